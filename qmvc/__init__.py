@@ -1,0 +1,3 @@
+"""qmvc: a mail and virus control filter for qmail."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,22 @@
+"""Source positions shared by every stage, so any finding can point back at the policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of a policy file: 1-based lines and columns, end inclusive of its last column."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+NO_SPAN = Span("<builtin>", 0, 0, 0, 0)
