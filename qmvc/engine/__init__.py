@@ -1,0 +1,1 @@
+"""The engine: a compiled decision tree walked against one message's facts."""

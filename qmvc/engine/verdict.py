@@ -1,0 +1,76 @@
+"""The verdict: what the evaluator decided about one message and why.
+
+It is the one record that `explain` prints, `deliver` acts on and the logs write;
+its JSON form uses exactly the keys documented in the README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from qmvc.span import Span
+
+Outcome = Literal["clean", "badmail", "virus", "scanner-failure", "too-large"]
+ScannerStatus = Literal["ran", "skipped", "failed", "cached", "unavailable", "too-large"]
+StepResult = Literal["true", "false", "skipped", "ran", "error"]
+
+EXIT_DELIVER = 0
+EXIT_HANDLED = 99
+EXIT_BOUNCE = 100
+EXIT_DEFER = 111
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionMatch:
+    """A badmail criterion that matched, with the text it matched (already decoded)."""
+
+    name: str
+    evidence: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ScannerReport:
+    """One engine's part in the verdict; `reason` says why it was skipped or failed."""
+
+    name: str
+    status: ScannerStatus
+    viruses: tuple[str, ...] = ()
+    seconds: float = 0.0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One thing `deliver` must do: kind is keep, forward, deliver, notify, defer or bounce."""
+
+    kind: str
+    targets: tuple[str, ...] = ()
+    span: Span | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceStep:
+    """One node the evaluator visited (or skipped), for `explain`."""
+
+    node: str
+    span: Span | None
+    result: StepResult
+    detail: str = ""
+    depth: int = 0
+
+
+@dataclass(slots=True)
+class Verdict:
+    outcome: Outcome
+    profile: str
+    exit_code: int
+    criteria: list[CriterionMatch] = field(default_factory=list)
+    scanners: list[ScannerReport] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    trace: list[TraceStep] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON form: spans become {file, line, column, end_line, end_column}."""
+        return asdict(self)

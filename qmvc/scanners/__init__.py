@@ -1,0 +1,1 @@
+"""Virus scanning engines: clamd over its socket, classic command-line scanners as data."""

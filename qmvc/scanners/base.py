@@ -1,0 +1,35 @@
+"""The interface every engine offers the evaluator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+ScanStatus = Literal["clean", "infected", "failed", "too-large"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPart:
+    """One decoded part of a message; `name` is as the message gave it (unsafe until sanitised)."""
+
+    name: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """What an engine said. Anything not clearly clean or infected is `failed`, never a guess."""
+
+    status: ScanStatus
+    viruses: tuple[str, ...] = ()
+    seconds: float = 0.0
+    detail: str = ""
+
+
+class Scanner(Protocol):
+    name: str
+
+    def scan(self, message: bytes, parts: Sequence[ScanPart]) -> ScanResult:
+        """Scan one message. Never raises: every fault, timeout included, is a `failed` result."""
+        ...
