@@ -1,4 +1,4 @@
-"""Maildir delivery on real directories: content, unique names, and every fault leaves new/ clean."""
+"""Maildir delivery on real directories: content, unique names, no trace of a failed write."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
         pytest.skip("needs root to mount a tmpfs; RLIMIT_FSIZE test covers the fault")
     mount_point = tmp_path / "small"
     mount_point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], check=True
+    )
     try:
         yield mount_point
     finally:
@@ -36,7 +38,9 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_delivered_file_holds_prepend_and_message(tmp_path: Path) -> None:
-    path = deliver_to_maildir(tmp_path / "Maildir", MESSAGE, prepend=b"Delivered-To: b@example.org\n")
+    path = deliver_to_maildir(
+        tmp_path / "Maildir", MESSAGE, prepend=b"Delivered-To: b@example.org\n"
+    )
     assert path.parent == tmp_path / "Maildir" / "new"
     assert path.read_bytes() == b"Delivered-To: b@example.org\n" + MESSAGE
     assert os.listdir(tmp_path / "Maildir" / "tmp") == []
@@ -81,7 +85,9 @@ def test_200_concurrent_writers_get_200_distinct_intact_files(tmp_path: Path) ->
 def _unwritable(maildir: Path) -> None:
     """Make an existing Maildir unwritable; root ignores modes, so it gets a read-only mount."""
     if IS_ROOT:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(maildir)], check=True)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(maildir)], check=True
+        )
         for sub in ("tmp", "new", "cur"):
             (maildir / sub).mkdir()
         subprocess.run(["mount", "-o", "remount,ro", str(maildir)], check=True)
