@@ -1,7 +1,7 @@
 """A real SMTP server on 127.0.0.1 (aiosmtpd) that records every envelope it accepts.
 
-A test module wraps `running_smtp_server()` in its own fixture; add addresses to `refused_recipients` to have RCPT
-answered with 550.
+A test module wraps `running_smtp_server()` in its own fixture; addresses added to
+`refused_recipients` get 550 at RCPT.
 """
 
 from __future__ import annotations
