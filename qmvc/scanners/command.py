@@ -1,0 +1,164 @@
+"""Command-line engines: the message's parts as files in a private directory, one run each.
+
+The engine's verdict is its exit code (mapped through the spec's clean and infected
+codes); its output only supplies the virus names. When the exit code says infected but
+no line matches the virus pattern, the result is still infected, named `unknown`: the
+exit code is the engine's documented verdict, while output formats drift between
+versions, and losing a detection to a reworded line would be the worse mistake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qmvc.scanners.base import ScanPart, ScanResult, ScanStatus
+from qmvc.scanners.sanitise import safe_file_names
+from qmvc.scanners.spec import CommandSpec
+
+DIRECTORY_PLACEHOLDER = "{dir}"
+WHOLE_MESSAGE_NAME = "message.eml"
+OUTPUT_TAIL_CHARS = 300
+DRAIN_SECONDS = 2.0
+"""How long to wait for output after killing a timed-out process group."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    """How a bounded run ended: `failure` is empty when the command ran to its own end."""
+
+    exit_code: int | None
+    output: str
+    failure: str = ""
+
+
+def run_bounded(argv: Sequence[str], timeout_seconds: float) -> CommandOutcome:
+    """Runs argv (no shell) in its own process group, killing the whole group on timeout."""
+    try:
+        process = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except (OSError, ValueError, IndexError) as error:
+        name = argv[0] if argv else "(empty command)"
+        return CommandOutcome(None, "", f"cannot run {name}: {error}")
+    try:
+        output, _ = process.communicate(timeout=timeout_seconds)
+    except subprocess.TimeoutExpired:
+        _kill_group(process.pid)
+        return CommandOutcome(None, _drain(process), f"timed out after {timeout_seconds:g}s")
+    text = output.decode("utf-8", errors="replace")
+    if process.returncode < 0:
+        signal_name = signal.Signals(-process.returncode).name
+        return CommandOutcome(process.returncode, text, f"killed by {signal_name}")
+    return CommandOutcome(process.returncode, text)
+
+
+def output_tail(output: str) -> str:
+    """The end of an engine's output, where the reason for a failure usually is."""
+    return output.strip()[-OUTPUT_TAIL_CHARS:]
+
+
+class CommandScanner:
+    """A Scanner running a command-line engine over the decoded parts of each message.
+
+    The spec's `virus_pattern` is compiled here; the policy checker rejects a bad one
+    before a spec gets this far.
+    """
+
+    def __init__(self, spec: CommandSpec) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self._virus_pattern = re.compile(spec.virus_pattern)
+
+    def scan(self, message: bytes, parts: Sequence[ScanPart]) -> ScanResult:
+        """Scans the parts, or the whole message when the caller found none to give."""
+        started = time.monotonic()
+        files = parts or [ScanPart(WHOLE_MESSAGE_NAME, message)]
+        try:
+            outcome = self._run_over(files, self.spec.timeout.for_size(len(message)))
+        except OSError as error:
+            outcome = CommandOutcome(None, "", f"cannot prepare parts: {error}")
+        status, viruses, detail = self._interpret(outcome)
+        return ScanResult(status, viruses, time.monotonic() - started, detail)
+
+    def _run_over(self, parts: Sequence[ScanPart], timeout_seconds: float) -> CommandOutcome:
+        """Writes the parts to a private directory, runs the engine, removes the directory."""
+        directory = tempfile.mkdtemp(prefix="qmvc-scan-")
+        try:
+            _write_parts(directory, parts)
+            argv = [arg.replace(DIRECTORY_PLACEHOLDER, directory) for arg in self.spec.argv]
+            return run_bounded(argv, timeout_seconds)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def _interpret(self, outcome: CommandOutcome) -> tuple[ScanStatus, tuple[str, ...], str]:
+        if outcome.failure:
+            return "failed", (), _with_output(outcome.failure, outcome.output)
+        viruses = self._virus_names(outcome.output)
+        code = outcome.exit_code
+        if code in self.spec.infected_codes:
+            return "infected", viruses or ("unknown",), f"exit code {code}"
+        if code in self.spec.clean_codes and not viruses:
+            return "clean", (), f"exit code {code}"
+        if code in self.spec.clean_codes:
+            reason = f"exit code {code} says clean but the output names {', '.join(viruses)}"
+            return "failed", (), reason
+        return "failed", (), _with_output(f"unexpected exit code {code}", outcome.output)
+
+    def _virus_names(self, output: str) -> tuple[str, ...]:
+        """Distinct names from matching lines: group `name`, else the first group, else all."""
+        names: dict[str, None] = {}
+        for line in output.splitlines():
+            match = self._virus_pattern.search(line)
+            if match is None:
+                continue
+            if "name" in match.re.groupindex:
+                name = match.group("name")
+            else:
+                name = match.group(1) if match.re.groups else match.group(0)
+            if name and name.strip():
+                names[name.strip()] = None
+        return tuple(names)
+
+
+def _write_parts(directory: str, parts: Sequence[ScanPart]) -> None:
+    names = safe_file_names(part.name for part in parts)
+    for name, part in zip(names, parts, strict=True):
+        path = os.path.join(directory, name)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        with open(os.open(path, flags, 0o600), "wb") as file:
+            file.write(part.content)
+
+
+def _kill_group(process_group: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the group may have ended meanwhile
+        os.killpg(process_group, signal.SIGKILL)
+
+
+def _drain(process: subprocess.Popen[bytes]) -> str:
+    """Output already written by a killed process, without waiting on escaped descendants."""
+    try:
+        output, _ = process.communicate(timeout=DRAIN_SECONDS)
+    except subprocess.TimeoutExpired:
+        if process.stdout is not None:
+            process.stdout.close()
+        process.wait()
+        return ""
+    return output.decode("utf-8", errors="replace")
+
+
+def _with_output(reason: str, output: str) -> str:
+    tail = output_tail(output)
+    return f"{reason}; output: {tail}" if tail else reason
