@@ -1,0 +1,204 @@
+"""qmvc.log lines: exact round trip, one line whatever the input, safe concurrent appends."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from qmvc.engine.verdict import ScannerReport
+from qmvc.logs.escape import escape, unescape
+from qmvc.logs.line import LogRecord, append_line, format_line, parse_line, scanner_code
+
+SEED_LINES = [
+    "qmvc Pid:94761|20011106 09:22:47|cgi-mailer-bounces@kundenserver.de|gisela.wohlrabe@wdr.de"
+    "|E:0+S:0+O:0+R:0+A:0|RC:0|09:22:47",
+    "qmvc Pid:94935|20011106 09:22:51||Verkehr@wdr.de|E:0+S:0+O:0+R:0+A:1+F:0+C:0|M:1+T:1|RC:99"
+    "|09:22:52",
+]
+
+START = datetime(2024, 3, 1, 23, 59, 58)
+
+
+def record(**changes: object) -> LogRecord:
+    fields: dict[str, object] = dict(
+        pid=4242,
+        start=START,
+        end=START + timedelta(seconds=3),
+        sender="a+tag@example.org",
+        recipient="info@example.de",
+        criteria=(("subject", "0"), ("filename", "1"), ("body", "-")),
+        scanners=(("clamd", "S"),),
+        exit_code=99,
+        profile="default",
+        outcome="badmail",
+        message_id="<CA+x=y@mail.example>",
+        size=20480,
+        duration_ms=812,
+        viruses=(),
+    )
+    fields.update(changes)
+    return LogRecord(**fields)  # type: ignore[arg-type]
+
+
+def from_bytes(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+# Text as qmvc meets it: any Unicode, bytes that are not UTF-8, and the separators themselves.
+hostile_text = st.lists(
+    st.one_of(
+        st.text(),
+        st.binary().map(lambda data: data),
+        st.sampled_from(["|", "+", ":", "%", "=", "\r\n", "\x00", "RC:0", "%41"]),
+    )
+).map(lambda parts: from_bytes(b"".join(p if isinstance(p, bytes) else p.encode() for p in parts)))
+pairs = st.lists(st.tuples(hostile_text, hostile_text)).map(tuple)
+seconds = st.datetimes(datetime(1970, 1, 1), datetime(9998, 12, 31)).map(
+    lambda moment: moment.replace(microsecond=0)
+)
+records = st.builds(
+    LogRecord,
+    pid=st.integers(0, 2**31),
+    start=seconds,
+    end=st.just(START),
+    sender=hostile_text,
+    recipient=hostile_text,
+    criteria=pairs,
+    scanners=pairs,
+    exit_code=st.sampled_from([0, 99, 100, 111]),
+    profile=hostile_text,
+    outcome=hostile_text,
+    message_id=hostile_text,
+    size=st.integers(0, 2**40),
+    duration_ms=st.integers(0, 2**31),
+    viruses=st.lists(hostile_text.filter(bool)).map(tuple),
+)
+
+
+@given(records, st.integers(0, 86_399))
+def test_any_record_round_trips_exactly(generated: LogRecord, elapsed: int) -> None:
+    exact = LogRecord(
+        **{
+            **{name: getattr(generated, name) for name in LogRecord.__slots__},
+            "end": generated.start + timedelta(seconds=elapsed),
+        }
+    )
+    assert parse_line(format_line(exact)) == exact
+
+
+@given(records)
+def test_a_line_is_always_one_printable_ascii_line(generated: LogRecord) -> None:
+    line = format_line(generated)
+    assert line.isascii() and line.isprintable()
+    assert len(line.split("|")) == 14
+
+
+@given(hostile_text, st.text(alphabet="|+:="))
+def test_escape_round_trips_and_hides_reserved_separators(text: str, reserved: str) -> None:
+    escaped = escape(text, reserved)
+    assert unescape(escaped) == text
+    assert not set(reserved) & set(escaped)
+
+
+def test_original_qmvc_lines_parse() -> None:
+    null_sender_virus = parse_line(SEED_LINES[1])
+    assert null_sender_virus.sender == ""
+    assert null_sender_virus.criteria[4] == ("A", "1")
+    assert null_sender_virus.scanners == (("M", "1"), ("T", "1"))
+    assert null_sender_virus.exit_code == 99
+    assert null_sender_virus.end == datetime(2001, 11, 6, 9, 22, 52)
+    assert parse_line(SEED_LINES[0]).scanners == ()
+
+
+def test_line_keeps_the_original_field_order() -> None:
+    line = format_line(record())
+    assert line == (
+        "qmvc Pid:4242|20240301 23:59:58|a+tag@example.org|info@example.de"
+        "|subject:0+filename:1+body:-|clamd:S|RC:99|00:00:01"
+        "|profile=default|outcome=badmail|msgid=<CA+x=y@mail.example>|size=20480|ms=812|viruses="
+    )
+
+
+def test_end_past_midnight_is_the_next_day() -> None:
+    assert parse_line(format_line(record())).end == datetime(2024, 3, 2, 0, 0, 1)
+
+
+def test_hostile_sender_cannot_add_a_field_or_a_line() -> None:
+    line = format_line(record(sender="x|RC:0|\nqmvc Pid:1|", viruses=("Eicar+1|x",)))
+    assert "\n" not in line
+    assert line.split("|")[2] == "x%7CRC:0%7C%0Aqmvc Pid:1%7C"
+    assert line.endswith("|viruses=Eicar%2B1%7Cx")
+
+
+def test_non_utf8_bytes_are_percent_encoded() -> None:
+    line = format_line(record(recipient=from_bytes(b"caf\xe9@example.org")))
+    assert "|caf%E9@example.org|" in line
+    assert parse_line(line).recipient == from_bytes(b"caf\xe9@example.org")
+
+
+@pytest.mark.parametrize(
+    ("status", "viruses", "code"),
+    [
+        ("ran", ("Eicar",), "1"),
+        ("ran", (), "0"),
+        ("cached", ("Eicar",), "1"),
+        ("skipped", (), "S"),
+        ("failed", (), "F"),
+        ("too-large", (), "L"),
+        ("unavailable", (), "U"),
+    ],
+)
+def test_scanner_code_for_each_status(status: str, viruses: tuple[str, ...], code: str) -> None:
+    assert scanner_code(ScannerReport("clamd", status, viruses)) == code  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("garbage", ["", "hello", "qmvc Pid:1|x|y", "qmvc Pid:1|a|b|c|d|e|f|g"])
+def test_garbage_is_a_value_error(garbage: str) -> None:
+    with pytest.raises(ValueError):
+        parse_line(garbage)
+
+
+def test_log_file_is_created_0640(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)
+    try:
+        append_line(tmp_path / "qmvc.log", format_line(record()))
+    finally:
+        os.umask(old_umask)
+    assert (tmp_path / "qmvc.log").stat().st_mode & 0o777 == 0o640
+
+
+def _append_one(path: str) -> None:
+    append_line(Path(path), format_line(record(pid=os.getpid(), sender="x" * 3000)))
+
+
+def test_200_concurrent_appends_give_200_well_formed_lines(tmp_path: Path) -> None:
+    log = tmp_path / "qmvc.log"
+    with multiprocessing.get_context("fork").Pool(16) as pool:
+        pool.map(_append_one, [str(log)] * 200, chunksize=1)
+    lines = log.read_text().splitlines()
+    assert len(lines) == 200
+    assert {parse_line(line).sender for line in lines} == {"x" * 3000}
+    assert len({parse_line(line).pid for line in lines}) > 1
+
+
+def test_disk_full_leaves_no_torn_line(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a tmpfs")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(tmp_path)], check=True)
+    try:
+        log = tmp_path / "qmvc.log"
+        with pytest.raises(OSError):
+            for _ in range(100):
+                append_line(log, format_line(record(sender="y" * 1000)))
+        content = log.read_bytes()
+        assert content.endswith(b"\n")
+        assert all(parse_line(line) for line in content.decode().splitlines())
+    finally:
+        subprocess.run(["umount", str(tmp_path)], check=True)
