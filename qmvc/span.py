@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """A region of a policy file: 1-based lines and columns, end inclusive of its last column."""
+    """A region of a policy file: 1-based lines and columns; the end column is just past the last character."""
 
     file: str
     line: int

@@ -1,0 +1,51 @@
+"""The `qmvc` command: argparse front; each subcommand imports only what it needs.
+
+Exit codes: `deliver` answers with qmail's (0, 99, 100, 111); every other command
+answers 0 for success, 1 for the finding (a bad policy, a failing check), 2 for usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from qmvc import __version__
+from qmvc.paths import policy_path
+
+COMMANDS = {
+    "check-policy": ("check_policy", "check a policy file: errors with line, column and hint"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qmvc", description="Mail and virus control for qmail.")
+    parser.add_argument("--version", action="version", version=f"qmvc {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--policy", metavar="FILE",
+                         help="policy file (else QMVC_POLICY, /etc/qmvc/policy.qmvc, shipped default)")
+        sub.add_argument("--format", choices=("text", "json"), default="text")
+        sub.set_defaults(module=module_name)
+        _command_module(module_name).add_arguments(sub)
+    return parser
+
+
+def _command_module(name: str):  # type: ignore[no-untyped-def]
+    return importlib.import_module(f"qmvc.commands.{name}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["deliver"]:  # the hot path skips argparse's module imports
+        from qmvc.deliver import main as deliver_main
+
+        return deliver_main(arguments[1:])
+    args = build_parser().parse_args(arguments)
+    return int(_command_module(args.module).run(args, policy_path(args.policy)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

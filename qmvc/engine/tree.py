@@ -1,0 +1,175 @@
+"""The compiled decision tree: plain frozen data, picklable, no Lark objects.
+
+Every node keeps the Span of the rule it came from (for `explain`) and its cost class,
+by which the compiler orders work cheap-first. Regular expressions are kept as source
+text and compiled on first use, so loading a cached tree costs almost nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Literal
+
+from qmvc.engine.verdict import Action
+from qmvc.scanners.spec import ScannerSpec
+from qmvc.span import Span
+
+
+class Cost(IntEnum):
+    """What a test needs from the message, cheapest first.
+
+    Envelope: qmail's environment only. Header: the header block. Structure: the MIME
+    tree (attachment names, declared types, sizes). Body: every text part decoded.
+    Content: libmagic on attachment contents. Scanner: a virus engine.
+    """
+
+    ENVELOPE = 0
+    HEADER = 1
+    STRUCTURE = 2
+    BODY = 3
+    CONTENT = 4
+    SCANNER = 5
+
+
+@dataclass(frozen=True, slots=True)
+class PatternItem:
+    """One alternative of a text test, kept to name what matched (a list entry, say)."""
+
+    label: str
+    regex: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextMatch:
+    """`field` matched against one regex (all alternatives of a list joined in one)."""
+
+    field: str
+    header: str
+    quantifier: Literal["any", "every"]
+    regex: str
+    ignore_case: bool
+    items: tuple[PatternItem, ...]
+    description: str
+    span: Span
+    cost: Cost
+
+
+@dataclass(frozen=True, slots=True)
+class IsEmpty:
+    field: str
+    header: str
+    description: str
+    span: Span
+    cost: Cost
+
+
+@dataclass(frozen=True, slots=True)
+class SizeCompare:
+    field: str
+    quantifier: Literal["any", "every"]
+    comparator: Literal[">", ">=", "<", "<="]
+    size_bytes: int
+    description: str
+    span: Span
+    cost: Cost
+
+
+@dataclass(frozen=True, slots=True)
+class HasAttachment:
+    description: str
+    span: Span
+    cost: Cost = Cost.STRUCTURE
+
+
+@dataclass(frozen=True, slots=True)
+class HasDefects:
+    description: str
+    span: Span
+    cost: Cost = Cost.STRUCTURE
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    operands: tuple[Test, ...]
+    description: str
+    span: Span
+    cost: Cost
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    operands: tuple[Test, ...]
+    description: str
+    span: Span
+    cost: Cost
+
+
+@dataclass(frozen=True, slots=True)
+class Negation:
+    operand: Test
+    description: str
+    span: Span
+    cost: Cost
+
+
+Test = TextMatch | IsEmpty | SizeCompare | HasAttachment | HasDefects | AllOf | AnyOf | Negation
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionNode:
+    name: str
+    test: Test
+    span: Span
+    cost: Cost
+
+
+@dataclass(frozen=True, slots=True)
+class ScanNode:
+    engines: tuple[str, ...]
+    unless_badmail: bool
+    mode: Literal["first", "all", "parallel"]
+    span: Span
+
+
+OUTCOMES = ("clean", "badmail", "virus", "scanner-failure", "too-large")
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileTree:
+    """One profile: criteria in evaluation order, then the scan step, then actions per outcome."""
+
+    name: str
+    span: Span
+    criteria: tuple[CriterionNode, ...]
+    scan: ScanNode | None
+    actions: tuple[tuple[str, tuple[Action, ...]], ...]
+
+    def actions_for(self, outcome: str) -> tuple[Action, ...]:
+        return dict(self.actions).get(outcome, ())
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionTree:
+    profiles: dict[str, ProfileTree]
+    exact_domains: dict[str, str]
+    wildcard_domains: tuple[tuple[str, str], ...]
+    default_profile: str
+    scanners: dict[str, ScannerSpec]
+    languages: tuple[tuple[str, tuple[str, ...]], ...]
+    default_language: str
+    guards: dict[str, tuple[str, ...]]
+    settings: dict[str, str]
+    budget_seconds: float
+    sources: tuple[str, ...]
+
+    def profile_for(self, domain: str) -> ProfileTree:
+        """The recipient domain's profile: exact name, then the longest wildcard, then default."""
+        domain = domain.lower().rstrip(".")
+        name = self.exact_domains.get(domain)
+        if name is None:
+            for suffix, profile in self.wildcard_domains:  # longest suffix first
+                if domain.endswith(suffix):
+                    name = profile
+                    break
+        return self.profiles[name or self.default_profile]

@@ -1,0 +1,1 @@
+"""The policy language: text → parse → AST → check → compile → decision tree."""

@@ -1,0 +1,135 @@
+"""The compiled-policy cache: the delivery hot path loads a pickle, never the parser.
+
+An entry is keyed by the policy's path and records every file the policy read (its
+includes and list files) with size, mtime and SHA-256. It is fresh when every file's
+size and mtime match; when they differ, or when a file changed so recently that its
+mtime cannot be trusted, the content hash decides. Entries are written to a temporary
+file and renamed into place, so concurrent deliveries see the old entry or the new one.
+
+Only a fresh entry is used silently. When the policy changed and no longer compiles,
+the last good entry stays in force and the error is returned for the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from qmvc import __version__
+from qmvc.engine.tree import DecisionTree
+
+CACHE_FORMAT = f"qmvc-tree-1-{__version__}"
+RACY_WINDOW_NS = 2_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class FileStamp:
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    format: str
+    written_ns: int
+    files: tuple[FileStamp, ...]
+    tree: DecisionTree
+
+
+class PolicyUnavailable(Exception):
+    """No compiled policy can be had: the caller defers the message (exit 111)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedTree:
+    tree: DecisionTree
+    stale_reason: str = ""  # why the last good tree is used instead of the current policy
+
+
+def cache_file(policy_path: Path, cache_dir: Path) -> Path:
+    key = hashlib.sha256(str(policy_path.resolve()).encode()).hexdigest()[:20]
+    return cache_dir / f"policy-{key}.pickle"
+
+
+def load_tree(policy_path: Path, cache_dir: Path) -> LoadedTree:
+    """The decision tree for this policy: cached when fresh, else compiled and cached."""
+    entry_path = cache_file(policy_path, cache_dir)
+    entry = _read_entry(entry_path)
+    if entry is not None and _is_fresh(entry):
+        return LoadedTree(entry.tree)
+    from qmvc.policy.diagnostics import PolicyError
+    from qmvc.policy.policy import Policy
+
+    try:
+        tree = Policy.load(policy_path).compile()
+    except PolicyError as exc:
+        reason = f"policy {policy_path} does not compile: {exc}"
+        if entry is not None:
+            return LoadedTree(entry.tree, reason)
+        raise PolicyUnavailable(reason) from exc
+    _write_entry(entry_path, tree)
+    return LoadedTree(tree)
+
+
+def _read_entry(entry_path: Path) -> CacheEntry | None:
+    """The cached entry, or None when missing, corrupt or from another qmvc version."""
+    try:
+        with entry_path.open("rb") as handle:
+            entry = pickle.load(handle)
+    except Exception:  # a corrupt cache is only a missing cache
+        return None
+    if not isinstance(entry, CacheEntry) or entry.format != CACHE_FORMAT:
+        return None
+    return entry
+
+
+def _is_fresh(entry: CacheEntry) -> bool:
+    for stamp in entry.files:
+        try:
+            status = os.stat(stamp.path)
+        except OSError:
+            return False
+        same_stat = status.st_size == stamp.size and status.st_mtime_ns == stamp.mtime_ns
+        racy = status.st_mtime_ns >= entry.written_ns - RACY_WINDOW_NS
+        if (not same_stat or racy) and _sha256(stamp.path) != stamp.sha256:
+            return False
+    return True
+
+
+def _sha256(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+    except OSError:
+        return ""
+
+
+def _write_entry(entry_path: Path, tree: DecisionTree) -> None:
+    """Atomic replace; a cache that cannot be written only costs speed, never the message."""
+    written_ns = time.time_ns()
+    stamps = []
+    for path in tree.sources:
+        try:
+            status = os.stat(path)
+        except OSError:
+            return
+        stamps.append(FileStamp(path, status.st_size, status.st_mtime_ns, _sha256(path)))
+    entry = CacheEntry(CACHE_FORMAT, written_ns, tuple(stamps), tree)
+    try:
+        entry_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle, temporary = tempfile.mkstemp(dir=entry_path.parent, prefix=".policy-")
+        with os.fdopen(handle, "wb") as stream:
+            pickle.dump(entry, stream, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, entry_path)
+    except OSError:
+        try:
+            os.unlink(temporary)
+        except (OSError, UnboundLocalError):
+            pass
