@@ -202,3 +202,14 @@ def test_disk_full_leaves_no_torn_line(tmp_path: Path) -> None:
         assert all(parse_line(line) for line in content.decode().splitlines())
     finally:
         subprocess.run(["umount", str(tmp_path)], check=True)
+
+
+@given(hostile_text)
+def test_readable_escape_keeps_letters_and_never_a_line_break(text: str) -> None:
+    escaped = escape(text, ascii_only=False)
+    assert unescape(escaped) == text
+    assert escaped.isprintable() and len(escaped.splitlines()) <= 1
+
+
+def test_readable_escape_keeps_umlauts_but_not_bidi_overrides() -> None:
+    assert escape("Grüße\u202e\u2028", ascii_only=False) == "Grüße%E2%80%AE%E2%80%A8"

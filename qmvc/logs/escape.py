@@ -6,6 +6,8 @@ os.environ and `bytes.decode(..., "surrogateescape")` give them). `escape` turns
 character that is not printable ASCII, each `%` and each caller-reserved separator into
 `%XX` per byte of its UTF-8 encoding (a surrogate escape becomes its original byte), so the
 result is printable ASCII without the separators. `unescape` reverses it exactly.
+For reports read by people, `ascii_only=False` keeps printable non-ASCII letters as they
+are and still encodes controls, line and paragraph separators and bidi overrides.
 """
 
 from __future__ import annotations
@@ -22,14 +24,17 @@ def _encode_char(char: str) -> str:
     return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
 
 
-def escape(text: str, reserved: str = "") -> str:
-    """Printable ASCII without `%` or any char of `reserved`; everything else as `%XX`."""
-    plain = text.isascii() and text.isprintable() and "%" not in text
+def escape(text: str, reserved: str = "", ascii_only: bool = True) -> str:
+    """Printable text without `%` or any char of `reserved`; everything else as `%XX`."""
+    plain = (text.isascii() or not ascii_only) and text.isprintable() and "%" not in text
     if plain and not any(separator in text for separator in reserved):
         return text
     return "".join(
         _encode_char(char)
-        if char == "%" or char in reserved or not (char.isascii() and char.isprintable())
+        if char == "%"
+        or char in reserved
+        or not char.isprintable()
+        or (ascii_only and not char.isascii())
         else char
         for char in text
     )

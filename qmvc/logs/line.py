@@ -167,12 +167,16 @@ def parse_line(line: str) -> LogRecord:
 
 
 def append_line(path: Path, line: str) -> None:
-    """Append `line` and a newline as one write under an exclusive flock.
+    """Append `line` and a newline to qmvc.log, safe under concurrent deliveries."""
+    append_locked(path, (line + "\n").encode("ascii"))
+
+
+def append_locked(path: Path, data: bytes) -> None:
+    """Append `data` as one write under an exclusive flock.
 
     Concurrent deliveries never interleave; a write that fails half way (disk full) is cut
-    back so the log never holds a torn line. The file is created with mode 0640 (less umask).
+    back so the file never holds a torn record. The file is created 0640 (less umask).
     """
-    data = (line + "\n").encode("ascii")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
