@@ -118,11 +118,20 @@ def _send_message(connection: socket.socket, message: bytes, deadline: float) ->
 
 
 def _read_reply(connection: socket.socket, deadline: float) -> bytes:
-    """Everything clamd says until it closes the connection (it does after each command)."""
+    """Everything clamd says until it closes the connection (it does after each command).
+
+    When clamd closed with part of our upload unread, the kernel reports the close as a
+    reset instead of end-of-file, after the reply it did send: that also ends the reply.
+    """
     received = bytearray()
     while len(received) <= MAX_REPLY_BYTES:
         connection.settimeout(_remaining(deadline))
-        data = connection.recv(4096)
+        try:
+            data = connection.recv(4096)
+        except ConnectionResetError:
+            if not received:
+                raise
+            break
         if not data:
             break
         received += data
