@@ -5,6 +5,7 @@ Everything read is recorded, so the compiled-tree cache knows which files to wat
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -30,14 +31,17 @@ class _Loader:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def load(self, path: Path, chain: tuple[str, ...], included_at: Span | None) -> None:
+        path = Path(os.path.normpath(path))  # "bad/../support/b" names "support/b"
         name = str(path)
-        if name in chain:
-            cycle = " → ".join((*chain[chain.index(name):], name))
+        identity = os.path.realpath(path)
+        chain_identities = [os.path.realpath(link) for link in chain]
+        if identity in chain_identities:
+            cycle = " → ".join((*chain[chain_identities.index(identity):], name))
             span = included_at or Span(name, 1, 1, 1, 2)
             self.diagnostics.append(error("include-cycle", f"include cycle: {cycle}", span,
                                           "remove one of these include lines"))
             return
-        if any(f.path == name for f in self.files):
+        if any(os.path.realpath(f.path) == identity for f in self.files):
             return  # included twice without a cycle (a diamond): read once
         text = self.read(path, included_at)
         if text is None:
