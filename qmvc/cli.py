@@ -16,6 +16,7 @@ from qmvc.paths import policy_path
 
 COMMANDS = {
     "check-policy": ("check_policy", "check a policy file: errors with line, column and hint"),
+    "explain": ("explain", "show the path a message takes through the policy"),
 }
 
 
