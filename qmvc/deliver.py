@@ -12,6 +12,7 @@ cached, and libmagic only when an attachment's type is tested.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,14 @@ from pathlib import Path
 
 from qmvc.engine.verdict import EXIT_DEFER, Verdict
 from qmvc.paths import policy_path, qmvc_dir
+
+class Interrupted(Exception):
+    """SIGTERM or the policy's time budget ran out: defer, with a log line."""
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise Interrupted("SIGTERM" if signum == signal.SIGTERM else "time budget exceeded")
+
 
 LOG_NAME = "qmvc.log"
 REPORT_NAME = "qmvc.rep"
@@ -35,6 +44,8 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> 
     raw = b""
     verdict: Verdict | None = None
     facts = None
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGALRM, _interrupt)
     try:
         option = argv[argv.index("--policy") + 1] if "--policy" in argv else None
         raw = sys.stdin.buffer.read()
@@ -43,8 +54,8 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> 
         error = "; ".join(problems)
     except BaseException as exc:  # noqa: BLE001 — every failure is a deferral, never a loss
         exit_code, error = EXIT_DEFER, f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            error = f"interrupted ({type(exc).__name__})"
+    signal.alarm(0)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the log line must still be written
     if not _log(base_dir, started, clock, environ, raw, facts, verdict, exit_code, error):
         print(f"qmvc: cannot write {base_dir / LOG_NAME}; {error}", file=sys.stderr)
     if error:
@@ -62,9 +73,12 @@ def _filter(raw: bytes, environ: Mapping[str, str], base_dir: Path,
     from qmvc.policy.cache import load_tree
 
     loaded = load_tree(policy, base_dir / CACHE_DIR_NAME)
+    signal.alarm(max(1, int(loaded.tree.budget_seconds)))
     problems = [loaded.stale_reason] if loaded.stale_reason else []
     facts = MessageFacts(raw, Envelope.from_environ(environ))
     verdict = evaluate(loaded.tree, facts, scanner_provider(loaded.tree))
+    problems += [f"scanner {r.name} {r.status}: {r.reason}" for r in verdict.scanners
+                 if r.status in ("failed", "unavailable", "too-large")]
     try:
         report = perform(verdict, facts, loaded.tree, environ, base_dir)
     except ActionFailed as exc:
