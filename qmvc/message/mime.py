@@ -13,8 +13,8 @@ from email import errors
 from email._policybase import Compat32
 from email.message import Message
 from email.parser import Parser
-from email.utils import collapse_rfc2231_value
 from functools import cached_property
+from typing import cast
 
 from qmvc.message.text import decode_bytes, html_to_text, repair_8bit
 
@@ -63,6 +63,15 @@ class _LenientPolicy(Compat32):
 _POLICY = _LenientPolicy()
 
 
+class Part(Message):
+    """A parsed part that can give its payload exactly as parsed: get_payload() re-decodes 8-bit
+    text with the declared charset: bytes lost for unknown charsets, exceptions for some (idna)."""
+
+    def raw_payload(self) -> str | list[Message] | None:
+        payload: str | list[Message] | None = vars(self)["_payload"]
+        return payload
+
+
 class _SlicedText:
     """The raw message as the str file the parser reads, decoded one slice at a time: parsing
     bytes the usual way makes a full str copy and then a 4-bytes-per-character buffer of it."""
@@ -76,8 +85,9 @@ class _SlicedText:
         return str(self._view[start : self._position], "ascii", "surrogateescape")
 
 
-def _parse(raw: bytes, headers_only: bool) -> Message:
-    return Parser(policy=_POLICY).parse(_SlicedText(raw), headersonly=headers_only)
+def _parse(raw: bytes, headers_only: bool) -> Part:
+    root = Parser(Part, policy=_POLICY).parse(_SlicedText(raw), headersonly=headers_only)
+    return cast(Part, root)
 
 
 def header_block(raw: bytes) -> bytes:
@@ -88,7 +98,7 @@ def header_block(raw: bytes) -> bytes:
     return raw[: min(ends) + 1] if ends else raw
 
 
-def parse_headers(raw: bytes) -> Message:
+def parse_headers(raw: bytes) -> Part:
     """Only the headers, for rules that test nothing else: a 50 MB body is not read."""
     return _parse(header_block(raw), headers_only=True)
 
@@ -148,7 +158,11 @@ def filename_of(part: Message) -> str:
     )
     if not raw:
         return ""
-    name = collapse_rfc2231_value(raw)
+    if isinstance(raw, tuple):
+        charset, _language, text = raw
+        name = decode_bytes(text.encode("raw-unicode-escape"), charset)
+    else:
+        name = raw
     if "=?" in name:
         name = decode_words(name)
     return name.translate(_CONTROLS).strip()
@@ -170,31 +184,29 @@ def _decode_base64(text: str) -> tuple[bytes, list[str]]:
         return binascii.a2b_base64(letters + "=" * (-len(letters) % 4)), defects
 
 
-def decode_content(part: Message) -> tuple[bytes, list[str]]:
+def decode_content(part: Part) -> tuple[bytes, list[str]]:
     """A leaf's content with its transfer encoding undone, and what was wrong with it."""
-    payload = part.get_payload()
+    payload = part.raw_payload()
     if isinstance(payload, list):
         return _header_blocks_text(payload).encode("utf-8"), []
-    if not isinstance(payload, str):
+    if payload is None:
         return b"", []
     encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
     if encoding == "base64":
         return _decode_base64(payload)
-    raw = payload.encode("utf-8", "surrogateescape")
+    raw = payload.encode("ascii", "surrogateescape")
     if encoding == "quoted-printable":
         return binascii.a2b_qp(raw), []
     if encoding in _UUENCODINGS:
         decoded = part.get_payload(decode=True)
-        return (decoded, []) if isinstance(decoded, bytes) else (raw, ["invalid uuencoding"])
+        return (decoded if isinstance(decoded, bytes) else raw), []
     return raw, []
 
 
-def _header_blocks_text(blocks: list[Message | str]) -> str:
+def _header_blocks_text(blocks: list[Message]) -> str:
     """message/delivery-status arrives as blocks of headers; its content is their text."""
     return "\n\n".join(
-        "\n".join(f"{name}: {value}" for name, value in block.raw_items())
-        for block in blocks
-        if isinstance(block, Message)
+        "\n".join(f"{name}: {value}" for name, value in block.raw_items()) for block in blocks
     )
 
 
@@ -202,7 +214,7 @@ def _header_blocks_text(blocks: list[Message | str]) -> str:
 class Leaf:
     """One leaf of the MIME tree, decoded at most once and only when asked."""
 
-    part: Message
+    part: Part
     path: str
     depth: int
     in_attached_message: bool
@@ -252,7 +264,7 @@ class Leaf:
 class MimeTree:
     """The analysed leaves in document order, and what was wrong with the structure."""
 
-    root: Message
+    root: Part
     leaves: list[Leaf]
     defects: list[str]
 
@@ -270,13 +282,13 @@ def analyse(raw: bytes) -> MimeTree:
     return MimeTree(root, leaves, defects)
 
 
-def _walk(root: Message, defects: list[str]) -> list[Leaf]:
+def _walk(root: Part, defects: list[str]) -> list[Leaf]:
     """Leaves in document order, numbered as IMAP does: children of a multipart at p are p.1, p.2,
     ...; an attached message takes its part's number; a message that is not multipart has its body
     at .1. Stops descending at MAX_DEPTH and counting at MAX_PARTS, noting each as a defect."""
     leaves: list[Leaf] = []
     # part, path, depth, is the root of a (possibly attached) message, is inside an attached message
-    stack: list[tuple[Message, str, int, bool, bool]] = [(root, "", 0, True, False)]
+    stack: list[tuple[Part, str, int, bool, bool]] = [(root, "", 0, True, False)]
     visited = 0
     while stack:
         part, path, depth, is_message_root, attached = stack.pop()
@@ -286,7 +298,7 @@ def _walk(root: Message, defects: list[str]) -> list[Leaf]:
             break
         where = f"part {path}" if path else "message"
         defects.extend(f"{where}: {_describe(defect)}" for defect in part.defects)
-        payload = part.get_payload()
+        payload = part.raw_payload()
         if not isinstance(payload, list) or part.get_content_type() == "message/delivery-status":
             leaf_path = _child(path, 1) if is_message_root else path
             leaves.append(Leaf(part, leaf_path, depth, attached))
@@ -296,7 +308,7 @@ def _walk(root: Message, defects: list[str]) -> list[Leaf]:
                 f"{where}: nested deeper than {MAX_DEPTH} levels; inner parts not analysed"
             )
             continue
-        children = [child for child in payload if isinstance(child, Message)]
+        children = [child for child in payload if isinstance(child, Part)]
         if part.get_content_maintype() == "message":
             stack.extend((inner, path, depth + 1, True, True) for inner in reversed(children))
         else:
