@@ -11,6 +11,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -64,7 +65,7 @@ def test_unique_name_follows_maildir_convention() -> None:
 
 
 def test_unique_name_escapes_slash_and_colon_in_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("socket.gethostname", lambda: "a/b:c")
+    monkeypatch.setattr("os.uname", lambda: SimpleNamespace(nodename="a/b:c"))
     assert unique_name().endswith(".a\\057b\\072c")
 
 

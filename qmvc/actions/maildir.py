@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ def unique_name(now: float | None = None) -> str:
     stamp = time.time() if now is None else now
     seconds = int(stamp)
     micros = int((stamp - seconds) * 1_000_000)
-    host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+    host = os.uname().nodename.replace("/", "\\057").replace(":", "\\072")
     return f"{seconds}.M{micros}P{os.getpid()}Q{next(_delivery_counter)}.{host}"
 
 
