@@ -20,13 +20,12 @@ from qmvc.span import Span
 
 MAX_CONDITION_DEPTH = 64
 
-KEYWORDS = (
-    "include list language guard templates injector budget hostname scanner profile domain "
-    "badmail when scan on keep forward notify deliver defer bounce uses from for default "
-    "clamd command socket tcp engine run timeout clean infected pattern update first all "
-    "parallel unless and or not any every attachment message has defects sender recipient "
-    "subject body header is contains matches nocase empty virus failure too-large"
-).split()
+CHARACTER_HINTS = {
+    "&": "combine conditions with 'and'",
+    "|": "combine conditions with 'or'",
+    "!": "negate a condition with 'not'",
+    "'": 'quote strings with double quotes: "..."',
+}
 
 TERMINAL_WORDS = {
     "NAME": "a name",
@@ -36,7 +35,7 @@ TERMINAL_WORDS = {
     "SIZE": "a size such as 10MB",
     "INT": "a number",
     "SUFFIX": "a domain suffix such as .de",
-    "ATTACHMENT_ATTRIBUTE": "attachment.name, attachment.type, ...",
+    "ATTACHMENT_ATTRIBUTE": "an attachment attribute such as attachment.type",
     "$END": "the end of the file",
 }
 
@@ -65,22 +64,39 @@ def parse_text(text: str, filename: str) -> ast.PolicyFile:
 def _describe_expected(names: set[str]) -> str:
     words: list[str] = []
     for name in sorted(names):
+        keywords = _terminal_keywords(name)
         if name in TERMINAL_WORDS:
             words.append(TERMINAL_WORDS[name])
-            continue
-        try:
-            pattern = _parser().get_terminal(name).pattern
-        except KeyError:
-            words.append(name.lower())
-            continue
-        if pattern.type == "str":
-            words.append(f"'{pattern.value}'")
+        elif keywords:
+            words.extend(f"'{k}'" for k in keywords)
         else:
             words.append(name.lower().replace("_", " "))
     unique = sorted(set(words))
-    if len(unique) > 8:
-        unique = unique[:8] + ["..."]
+    if len(unique) > 12:
+        unique = unique[:12] + ["..."]
     return ", ".join(unique)
+
+
+def _terminal_keywords(name: str) -> tuple[str, ...]:
+    """The words a keyword terminal stands for: 'profile', or each of sender|subject|...."""
+    try:
+        pattern = _parser().get_terminal(name).pattern
+    except KeyError:
+        return ()
+    if pattern.type == "str":
+        return (pattern.value,)
+    alternation = re.fullmatch(r"\(\?:(.*)\)", pattern.value)
+    if not alternation:
+        return ()
+    words = [re.sub(r"\[[^]]*\]\+", " ", a).replace("\\-", "-")  # unless[ \t]+badmail
+             for a in alternation.group(1).split("|")]
+    return tuple(w for w in words if re.fullmatch(r"[a-z][a-z -]*", w))
+
+
+def _hint_for_word(word: str, expected: set[str]) -> str:
+    """Did-you-mean among the keywords allowed here, else what is allowed here."""
+    allowed = {part for name in expected for k in _terminal_keywords(name) for part in (k, *k.split())}
+    return did_you_mean(word, allowed - {word}) or f"expected {_describe_expected(expected)}"
 
 
 def _syntax_diagnostic(exc: UnexpectedInput, text: str, filename: str) -> Diagnostic:
@@ -104,19 +120,28 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, filename: str) -> Diagno
         if word:
             span = Span(filename, line, column, line, column + len(word))
             return error("unexpected-word", f"'{word}' is not expected here", span,
-                         did_you_mean(word, KEYWORDS) or f"expected {_describe_expected(exc.allowed or set())}")
+                         _hint_for_word(word, set(exc.allowed or ())))
         shown = repr(char) if char else "end of input"
         return error("unexpected-character", f"unexpected character {shown}", span,
-                     f"expected {_describe_expected(exc.allowed or set())}")
+                     CHARACTER_HINTS.get(char) or f"expected {_describe_expected(exc.allowed or set())}")
     token: Token = exc.token  # type: ignore[attr-defined]
     value = str(token)
-    span = Span(filename, line, column, line, column + max(len(value), 1))
-    expected = _describe_expected(set(exc.expected))  # type: ignore[attr-defined]
-    hint = did_you_mean(value, KEYWORDS) if re.fullmatch(r"[A-Za-z_-]+", value) else ""
-    if token.type == "$END":
+    expected_names = set(exc.expected)  # type: ignore[attr-defined]
+    expected = _describe_expected(expected_names)
+    if token.type == "$END":  # Lark places it on the last token: point just past that
+        end_line, end_column = token.end_line or line, token.end_column or column
+        span = Span(filename, end_line, end_column, end_line, end_column + 1)
         return error("unexpected-end", "the file ends too early", span, f"expected {expected}")
-    return error("unexpected-token", f"'{_clip(value)}' is not expected here", span,
-                 hint or f"expected {expected}")
+    span = Span(filename, line, column, line, column + max(len(value), 1))
+    if "DURATION" in expected_names and re.fullmatch(r"\d+(\.\d+)?", value):
+        written = re.compile(r"[\w.]+").match(text, token.start_pos or 0)
+        shown = written.group(0) if written else value
+        span = Span(filename, line, column, line, column + len(shown))
+        return error("bad-duration", f"'{shown}' is not a duration", span,
+                     "write a number and a unit: ms, s, m or h, such as 30s or 2m")
+    hint = (_hint_for_word(value, expected_names) if re.fullmatch(r"[A-Za-z_-]+", value)
+            else f"expected {expected}")
+    return error("unexpected-token", f"'{_clip(value)}' is not expected here", span, hint)
 
 
 def _word_at(text: str, position: int) -> str:
@@ -360,7 +385,8 @@ class _AstBuilder(Transformer_NonRecursive):
     def regex(self, meta: Any, children: list[Any]) -> ast.Regex:
         raw = str(children[0])
         closing = raw.rfind("/")
-        return ast.Regex(raw[1:closing].replace("\\/", "/"), raw[closing + 1:], self._span(meta))
+        # `\/` stays as written: re reads it as "/", and error offsets stay source offsets
+        return ast.Regex(raw[1:closing], raw[closing + 1:], self._span(meta))
 
 
 def _depth(node: Any) -> int:
