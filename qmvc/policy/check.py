@@ -59,7 +59,8 @@ def _actions(model: PolicyModel) -> Iterator[ast.ActionDecl]:
 @check("duplicate-name")
 def duplicate_names(model: PolicyModel) -> Iterator[Diagnostic]:
     for kind, name, first, again in model.duplicates:
-        yield error("duplicate-name", f"{kind} '{name}' is declared twice",
+        what = f"'on {name}'" if kind == "on" else f"{kind} '{name}'"
+        yield error("duplicate-name", f"{what} is declared twice",
                     again.span, f"the first is at {first.span}")  # type: ignore[attr-defined]
     for profile in model.profiles.values():
         seen: dict[str, Span] = {}
@@ -282,7 +283,7 @@ def default_profile(model: PolicyModel) -> Iterator[Diagnostic]:
     defaults = [p for p in model.profiles.values() if p.is_default]
     if not model.profiles:
         first = next((s for s in model.languages), None)
-        span = first.span if first else Span("<policy>", 1, 1, 1, 2)
+        span = first.span if first else Span(model.main_file, 1, 1, 1, 2)
         yield error("no-profile", "the policy declares no profile", span,
                     "add: profile standard default { ... }")
     elif len(defaults) > 1:

@@ -21,10 +21,13 @@ class PolicyModel:
     domains: list[ast.DomainDecl] = field(default_factory=list)
     default_actions: dict[str, ast.OnBlock] = field(default_factory=dict)
     duplicates: list[tuple[str, str, object, object]] = field(default_factory=list)
+    main_file: str = "<policy>"
 
     @classmethod
     def build(cls, policy: ast.PolicySet) -> PolicyModel:
         model = cls()
+        if policy.files:  # includes are read first, so the main file comes last
+            model.main_file = policy.files[-1].path
         for statement in policy.statements():
             model._add(statement)
         return model

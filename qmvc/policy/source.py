@@ -98,6 +98,7 @@ class _Loader:
 
     def read_list(self, path: Path, declaration: ast.ListDecl) -> ast.ListDecl:
         """`list NAME from "file"`: one pattern a line, '#' comments, /re/ lines are regexes."""
+        path = Path(os.path.normpath(path))
         text = self.read(path, declaration.span)
         if text is None:
             return declaration
