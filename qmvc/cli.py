@@ -17,6 +17,8 @@ from qmvc.paths import policy_path
 COMMANDS = {
     "check-policy": ("check_policy", "check a policy file: errors with line, column and hint"),
     "explain": ("explain", "show the path a message takes through the policy"),
+    "report": ("report", "summarise qmvc.log: outcomes, rules, viruses, senders, recipients"),
+    "update-signatures": ("update_signatures", "run each scanner's signature update"),
 }
 
 

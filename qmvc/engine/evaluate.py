@@ -12,7 +12,6 @@ import functools
 import re
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -238,18 +237,15 @@ def _scan(walk: _Walk, decision_tree: tree.DecisionTree, profile: tree.ProfileTr
 def _run(engine: Scanner | None, facts: MessageFacts) -> ScanResult | None:
     if engine is None:
         return None
-    parts = facts.scan_parts() if _needs_parts(engine) else []
+    parts = facts.scan_parts() if engine.wants_parts else []
     return engine.scan(facts.raw, parts)
-
-
-def _needs_parts(engine: Scanner) -> bool:
-    """Command engines read files; clamd reads the raw message and parses MIME itself."""
-    return type(engine).__name__ != "ClamdScanner"
 
 
 def _scan_parallel(walk: _Walk, step: tree.ScanNode, facts: MessageFacts,
                    engines: list[tuple[str, Scanner | None]]) -> list[ScannerReport]:
     """All engines at once; the first virus stops waiting for the others."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
     results: dict[str, ScanResult | None] = {}
     with ThreadPoolExecutor(max_workers=max(1, len(engines))) as pool:
         pending = {pool.submit(_run, engine, facts): name for name, engine in engines}

@@ -29,6 +29,7 @@ class ScanResult:
 
 class Scanner(Protocol):
     name: str
+    wants_parts: bool  # False: the engine reads `message` only, so parts need not be decoded
 
     def scan(self, message: bytes, parts: Sequence[ScanPart]) -> ScanResult:
         """Scan one message. Never raises: every fault, timeout included, is a `failed` result."""

@@ -45,6 +45,7 @@ class ClamdScanner:
     def __init__(self, spec: ClamdSpec) -> None:
         self.spec = spec
         self.name = spec.name
+        self.wants_parts = False  # clamd reads the raw message and parses MIME itself
 
     def scan(self, message: bytes, parts: Sequence[ScanPart]) -> ScanResult:
         """Scans the raw message; `parts` are unused because clamd decodes MIME itself."""

@@ -80,6 +80,7 @@ class CommandScanner:
     def __init__(self, spec: CommandSpec) -> None:
         self.spec = spec
         self.name = spec.name
+        self.wants_parts = True  # command engines read the decoded parts as files
         self._virus_pattern = re.compile(spec.virus_pattern)
 
     def scan(self, message: bytes, parts: Sequence[ScanPart]) -> ScanResult:
