@@ -163,8 +163,8 @@ def _field_values(facts: MessageFacts, name: str, header: str) -> list[str]:
 
 def _shown(text: str) -> str:
     """Message text as evidence: one line, bounded, control characters made visible."""
-    flat = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else "?"
-                   for ch in text[:EVIDENCE_LIMIT])
+    flat = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256
+                   else f"\\u{ord(ch):04x}" for ch in text[:EVIDENCE_LIMIT])
     return f'"{flat}{"..." if len(text) > EVIDENCE_LIMIT else ""}"'
 
 
