@@ -104,7 +104,8 @@ def undefined_profiles(model: PolicyModel) -> Iterator[Diagnostic]:
     for domain in model.domains:
         if domain.profile not in model.profiles:
             yield error("undefined-profile", f"profile '{domain.profile}' is not defined",
-                        domain.profile_span, did_you_mean(domain.profile, model.profiles))
+                        domain.profile_span, did_you_mean(domain.profile, model.profiles)
+                        or f"declare it with: profile {domain.profile} {{ ... }}")
 
 
 @check("undefined-guard")
@@ -359,7 +360,8 @@ def unused_lists(model: PolicyModel) -> Iterator[Diagnostic]:
             if isinstance(n, ast.TextTest) and isinstance(n.value, ast.ListRef)}
     for declared in model.lists.values():
         if declared.name not in used:
-            yield warning("unused-list", f"list '{declared.name}' is never used", declared.span)
+            yield warning("unused-list", f"list '{declared.name}' is never used", declared.span,
+                          f"use it in a rule (... matches list {declared.name}) or remove it")
 
 
 @check("sender-notice-without-nullsender-guard")
