@@ -38,8 +38,13 @@ class ActionReport:
     problems: list[str] = field(default_factory=list)
 
 
-def perform(verdict: Verdict, facts: MessageFacts, tree: DecisionTree, environ: Mapping[str, str],
-            base_dir: Path) -> ActionReport:
+def perform(
+    verdict: Verdict,
+    facts: MessageFacts,
+    tree: DecisionTree,
+    environ: Mapping[str, str],
+    base_dir: Path,
+) -> ActionReport:
     report = ActionReport()
     for action in verdict.actions:
         if action.kind == "keep":
@@ -59,7 +64,9 @@ def _keep(raw: bytes, maildir: Path, environ: Mapping[str, str]) -> Path:
     """Into the quarantine Maildir with Return-Path and Delivered-To as qmail-local adds them."""
     from qmvc.actions.maildir import deliver_to_maildir
 
-    prepend = (environ.get("RPLINE", "") + environ.get("DTLINE", "")).encode("utf-8", "surrogateescape")
+    prepend = (environ.get("RPLINE", "") + environ.get("DTLINE", "")).encode(
+        "utf-8", "surrogateescape"
+    )
     try:
         return deliver_to_maildir(maildir, raw, prepend)
     except OSError as exc:
@@ -72,19 +79,24 @@ def _injector(tree: DecisionTree) -> InjectorConfig:
     return parse_injector(tree.settings.get("injector", DEFAULT_INJECTOR))
 
 
-def _forward(raw: bytes, recipients: list[str], tree: DecisionTree, environ: Mapping[str, str]) -> None:
-    """Keep the original envelope sender, as qmail's forward does (NEWSENDER, else SENDER)."""
+def _forward(
+    raw: bytes, recipients: list[str], tree: DecisionTree, environ: Mapping[str, str]
+) -> None:
+    """As qmail's forward does: the original envelope sender (NEWSENDER, else SENDER), and
+    DTLINE on top, so that qmail-local bounces a forward that loops back to this mailbox."""
     from qmvc.actions.inject import ForwardError, forward
 
     sender = environ.get("NEWSENDER", environ.get("SENDER", ""))
+    message = environ.get("DTLINE", "").encode("utf-8", "surrogateescape") + raw
     try:
-        forward(raw, sender, recipients, _injector(tree), ACTION_TIMEOUT_SECONDS)
+        forward(message, sender, recipients, _injector(tree), ACTION_TIMEOUT_SECONDS)
     except (ForwardError, ValueError) as exc:
         raise ActionFailed(f"forward to {', '.join(recipients)}: {exc}") from exc
 
 
-def _notify(audience: str, verdict: Verdict, facts: MessageFacts, tree: DecisionTree,
-            report: ActionReport) -> None:
+def _notify(
+    audience: str, verdict: Verdict, facts: MessageFacts, tree: DecisionTree, report: ActionReport
+) -> None:
     from qmvc.actions import notices
     from qmvc.actions.inject import ForwardError
 
@@ -98,16 +110,27 @@ def _notify(audience: str, verdict: Verdict, facts: MessageFacts, tree: Decision
     else:
         template = GUARD_TEMPLATES.get(verdict.outcome, "badmail_guard")
         addresses = tree.guards.get(audience, ())
-    language = (notices.language_for(facts.envelope.sender, tree.languages, tree.default_language)
-                if audience == "sender" else tree.default_language)
+    language = (
+        notices.language_for(facts.envelope.sender, tree.languages, tree.default_language)
+        if audience == "sender"
+        else tree.default_language
+    )
     context = notices.NoticeContext.from_verdict(
-        verdict, sender=facts.envelope.sender, recipient=facts.envelope.recipient,
-        subject=facts.subject, message_id=facts.message_id, date="", guard=guard_address,
-        hostname=hostname)
+        verdict,
+        sender=facts.envelope.sender,
+        recipient=facts.envelope.recipient,
+        subject=facts.subject,
+        message_id=facts.message_id,
+        date="",
+        guard=guard_address,
+        hostname=hostname,
+    )
     templates = Path(tree.settings.get("templates", str(TEMPLATES_DIR)))
     for address in addresses:
         try:
-            notice = notices.render_notice(template, language, context, from_address, address, templates)
+            notice = notices.render_notice(
+                template, language, context, from_address, address, templates
+            )
             if notices.send_notice(notice, address, _injector(tree), ACTION_TIMEOUT_SECONDS):
                 report.notified.append(address)
         except (notices.NoticeError, ForwardError, ValueError, OSError) as exc:
