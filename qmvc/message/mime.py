@@ -285,7 +285,8 @@ def analyse(raw: bytes) -> MimeTree:
 def _walk(root: Part, defects: list[str]) -> list[Leaf]:
     """Leaves in document order, numbered as IMAP does: children of a multipart at p are p.1, p.2,
     ...; an attached message takes its part's number; a message that is not multipart has its body
-    at .1. Stops descending at MAX_DEPTH and counting at MAX_PARTS, noting each as a defect."""
+    (a leaf or an attached message) at .1. Stops descending at MAX_DEPTH and counting at MAX_PARTS,
+    noting each as a defect."""
     leaves: list[Leaf] = []
     # part, path, depth, is the root of a (possibly attached) message, is inside an attached message
     stack: list[tuple[Part, str, int, bool, bool]] = [(root, "", 0, True, False)]
@@ -310,7 +311,8 @@ def _walk(root: Part, defects: list[str]) -> list[Leaf]:
             continue
         children = [child for child in payload if isinstance(child, Part)]
         if part.get_content_maintype() == "message":
-            stack.extend((inner, path, depth + 1, True, True) for inner in reversed(children))
+            inner_path = _child(path, 1) if is_message_root else path
+            stack.extend((inner, inner_path, depth + 1, True, True) for inner in reversed(children))
         else:
             stack.extend(
                 (child, _child(path, number), depth + 1, False, attached)
