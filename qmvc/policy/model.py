@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from qmvc.policy import ast
 
@@ -20,7 +21,7 @@ class PolicyModel:
     settings: dict[str, ast.Setting] = field(default_factory=dict)
     domains: list[ast.DomainDecl] = field(default_factory=list)
     default_actions: dict[str, ast.OnBlock] = field(default_factory=dict)
-    duplicates: list[tuple[str, str, object, object]] = field(default_factory=list)
+    duplicates: list[tuple[str, str, Any, Any]] = field(default_factory=list)
     main_file: str = "<policy>"
 
     @classmethod
