@@ -181,6 +181,7 @@ class _AstBuilder(Transformer_NonRecursive):
         super().__init__()
         self.filename = filename
         self.too_deep: Diagnostic | None = None
+        self.grouped_depth: dict[int, int] = {}  # id(condition) → depth with its parentheses
 
     # -- positions --
     def _span(self, meta: Any) -> Span:
@@ -194,12 +195,22 @@ class _AstBuilder(Transformer_NonRecursive):
                     token.end_column or (token.column or 1) + len(token))
 
     def _depth_checked(self, node: Any) -> Any:
-        if node.depth > MAX_CONDITION_DEPTH:  # bottom-up: the last one set is the outermost
-            self.too_deep = error(
-                "too-deep", f"this condition nests {node.depth} levels deep", node.span,
-                f"at most {MAX_CONDITION_DEPTH} levels of not/and/or/parentheses are allowed; "
-                "split it into several badmail rules")
+        self._check_nesting(node.depth, node.span)
         return node
+
+    def _check_nesting(self, depth: int, span: Span) -> None:
+        if depth > MAX_CONDITION_DEPTH:  # bottom-up: the last one set is the outermost
+            self.too_deep = error(
+                "too-deep",
+                f"this condition nests {depth} levels deep",
+                span,
+                f"at most {MAX_CONDITION_DEPTH} levels of not/and/or/parentheses are allowed; "
+                "split it into several badmail rules",
+            )
+
+    def _nesting(self, condition: Any) -> int:
+        """How deep a condition nests, counting the parentheses written around it."""
+        return max(_depth(condition), self.grouped_depth.get(id(condition), 0))
 
     # -- file --
     def start(self, meta: Any, children: list[Any]) -> list[Any]:
@@ -322,16 +333,24 @@ class _AstBuilder(Transformer_NonRecursive):
 
     # -- conditions --
     def or_test(self, meta: Any, children: list[Any]) -> ast.Or:
-        depth = 1 + max(_depth(c) for c in children)
+        depth = 1 + max(self._nesting(c) for c in children)
         return self._depth_checked(ast.Or(tuple(children), self._span(meta), depth))  # type: ignore[no-any-return]
 
     def and_test(self, meta: Any, children: list[Any]) -> ast.And:
-        depth = 1 + max(_depth(c) for c in children)
+        depth = 1 + max(self._nesting(c) for c in children)
         return self._depth_checked(ast.And(tuple(children), self._span(meta), depth))  # type: ignore[no-any-return]
 
     def negation(self, meta: Any, children: list[Any]) -> ast.Not:
         operand = children[0]
-        return self._depth_checked(ast.Not(operand, self._span(meta), 1 + _depth(operand)))  # type: ignore[no-any-return]
+        return self._depth_checked(ast.Not(operand, self._span(meta), 1 + self._nesting(operand)))  # type: ignore[no-any-return]
+
+    def group(self, meta: Any, children: list[Any]) -> ast.Condition:
+        """Parentheses add no node, but they count toward the nesting limit."""
+        inner = children[0]
+        depth = 1 + self._nesting(inner)
+        self.grouped_depth[id(inner)] = depth
+        self._check_nesting(depth, self._span(meta))
+        return inner  # type: ignore[no-any-return]
 
     def field_test(self, meta: Any, children: list[Any]) -> ast.Condition:
         field, (operation, *arguments) = children
