@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import re
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -64,13 +63,15 @@ class _Walk:
         self.trace.append(TraceStep(node.description, node.span, "skipped", "", depth))
         result, evidence = self._compute(node, depth)
         self.memo[id(node)] = (result, evidence)
-        self.trace[index] = TraceStep(node.description, node.span, "true" if result else "false",
-                                      evidence, depth)
+        self.trace[index] = TraceStep(
+            node.description, node.span, "true" if result else "false", evidence, depth
+        )
         return result, evidence
 
     def step(self, node: tree.Test, result: bool, detail: str, depth: int) -> None:
-        self.trace.append(TraceStep(node.description, node.span, "true" if result else "false",
-                                    detail, depth))
+        self.trace.append(
+            TraceStep(node.description, node.span, "true" if result else "false", detail, depth)
+        )
 
     def _compute(self, node: tree.Test, depth: int) -> tuple[bool, str]:
         match node:
@@ -79,12 +80,17 @@ class _Walk:
             case tree.IsEmpty():
                 values = _field_values(self.facts, node.field, node.header)
                 empty = all(not v.strip() for v in values)
-                return empty, f"{node.field}: {_shown_values(values) if not empty else '<> (empty)'}"
+                return (
+                    empty,
+                    f"{node.field}: {_shown_values(values) if not empty else '<> (empty)'}",
+                )
             case tree.SizeCompare():
                 return self._size(node)
             case tree.HasAttachment():
                 names = [a.filename or a.declared_type for a in self.facts.attachments]
-                return bool(names), f"{len(names)} attachment(s)" + (f": {_shown(', '.join(names))}" if names else "")
+                return bool(names), f"{len(names)} attachment(s)" + (
+                    f": {_shown(', '.join(names))}" if names else ""
+                )
             case tree.HasDefects():
                 defects = self.facts.defects
                 return bool(defects), _shown("; ".join(defects)) if defects else "no defects"
@@ -96,14 +102,23 @@ class _Walk:
             case tree.AnyOf():
                 return self._combine(node.operands, depth, stop_on=True)
 
-    def _combine(self, operands: tuple[tree.Test, ...], depth: int, stop_on: bool) -> tuple[bool, str]:
+    def _combine(
+        self, operands: tuple[tree.Test, ...], depth: int, stop_on: bool
+    ) -> tuple[bool, str]:
         evidence: list[str] = []
         for position, operand in enumerate(operands):
             result, detail = self.test(operand, depth + 1)
             if result == stop_on:
-                for skipped in operands[position + 1:]:
-                    self.trace.append(TraceStep(skipped.description, skipped.span, "skipped",
-                                                "not needed: the result is known", depth + 1))
+                for skipped in operands[position + 1 :]:
+                    self.trace.append(
+                        TraceStep(
+                            skipped.description,
+                            skipped.span,
+                            "skipped",
+                            "not needed: the result is known",
+                            depth + 1,
+                        )
+                    )
                 return stop_on, detail
             evidence.append(detail)
         return not stop_on, "; ".join(e for e in evidence if e)
@@ -119,8 +134,14 @@ class _Walk:
         value, match = next(((v, m) for v, m in matches if m), ("", None))
         if not hit or match is None:
             return False, f"{node.field}: {_shown_values(values)}"
-        item = next((i.label for i in node.items if _regex(i.regex, node.ignore_case).search(value)), "")
-        where = f" at {match.start()}-{match.end()}" if node.field in ("subject", "body", "header") else ""
+        item = next(
+            (i.label for i in node.items if _regex(i.regex, node.ignore_case).search(value)), ""
+        )
+        where = (
+            f" at {match.start()}-{match.end()}"
+            if node.field in ("subject", "body", "header")
+            else ""
+        )
         return True, f"{node.field} {_shown(value)} matched {item}{where}"
 
     def _size(self, node: tree.SizeCompare) -> tuple[bool, str]:
@@ -135,8 +156,10 @@ class _Walk:
 
 
 _COMPARATORS: dict[str, Callable[[int, int], bool]] = {
-    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
 }
 
 
@@ -163,8 +186,10 @@ def _field_values(facts: MessageFacts, name: str, header: str) -> list[str]:
 
 def _shown(text: str) -> str:
     """Message text as evidence: one line, bounded, control characters made visible."""
-    flat = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256
-                   else f"\\u{ord(ch):04x}" for ch in text[:EVIDENCE_LIMIT])
+    flat = "".join(
+        ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}"
+        for ch in text[:EVIDENCE_LIMIT]
+    )
     return f'"{flat}{"..." if len(text) > EVIDENCE_LIMIT else ""}"'
 
 
@@ -177,19 +202,30 @@ def _shown_values(values: list[str]) -> str:
 
 # ---- the walk ----
 
-def evaluate(decision_tree: tree.DecisionTree, facts: MessageFacts,
-             scanners: ScannerProvider | None) -> Verdict:
+
+def evaluate(
+    decision_tree: tree.DecisionTree, facts: MessageFacts, scanners: ScannerProvider | None
+) -> Verdict:
     """The verdict for one message. `scanners=None` means scanning is off (explain --no-scan)."""
     profile = decision_tree.profile_for(facts.envelope.domain)
     walk = _Walk(facts)
-    walk.trace.append(TraceStep(f"profile {profile.name}", profile.span, "true",
-                                f"recipient domain {_shown(facts.envelope.domain)}", 0))
+    walk.trace.append(
+        TraceStep(
+            f"profile {profile.name}",
+            profile.span,
+            "true",
+            f"recipient domain {_shown(facts.envelope.domain)}",
+            0,
+        )
+    )
     matched = _badmail(walk, profile)
     reports = _scan(walk, decision_tree, profile, facts, scanners, matched)
     outcome = _outcome(matched, reports)
     actions = list(profile.actions_for(outcome))
     for action in actions:
-        walk.trace.append(TraceStep(f"on {outcome}: {_describe_action(action)}", action.span, "ran", "", 0))
+        walk.trace.append(
+            TraceStep(f"on {outcome}: {_describe_action(action)}", action.span, "ran", "", 0)
+        )
     return Verdict(outcome, profile.name, exit_code(actions), matched, reports, actions, walk.trace)
 
 
@@ -197,22 +233,35 @@ def _badmail(walk: _Walk, profile: tree.ProfileTree) -> list[CriterionMatch]:
     matched: list[CriterionMatch] = []
     for criterion in profile.criteria:
         if matched:
-            walk.trace.append(TraceStep(f"badmail {criterion.name}", criterion.span, "skipped",
-                                        f"outcome known: '{matched[0].name}' matched", 0))
+            walk.trace.append(
+                TraceStep(
+                    f"badmail {criterion.name}",
+                    criterion.span,
+                    "skipped",
+                    f"outcome known: '{matched[0].name}' matched",
+                    0,
+                )
+            )
             continue
         index = len(walk.trace)
         walk.trace.append(TraceStep(f"badmail {criterion.name}", criterion.span, "skipped", "", 0))
         result, evidence = walk.test(criterion.test, 1)
-        walk.trace[index] = TraceStep(f"badmail {criterion.name}", criterion.span,
-                                      "true" if result else "false", "", 0)
+        walk.trace[index] = TraceStep(
+            f"badmail {criterion.name}", criterion.span, "true" if result else "false", "", 0
+        )
         if result:
             matched.append(CriterionMatch(criterion.name, evidence, criterion.span))
     return matched
 
 
-def _scan(walk: _Walk, decision_tree: tree.DecisionTree, profile: tree.ProfileTree,
-          facts: MessageFacts, scanners: ScannerProvider | None,
-          matched: list[CriterionMatch]) -> list[ScannerReport]:
+def _scan(
+    walk: _Walk,
+    decision_tree: tree.DecisionTree,
+    profile: tree.ProfileTree,
+    facts: MessageFacts,
+    scanners: ScannerProvider | None,
+    matched: list[CriterionMatch],
+) -> list[ScannerReport]:
     step = profile.scan
     if step is None:
         return []
@@ -241,22 +290,23 @@ def _run(engine: Scanner | None, facts: MessageFacts) -> ScanResult | None:
     return engine.scan(facts.raw, parts)
 
 
-def _scan_parallel(walk: _Walk, step: tree.ScanNode, facts: MessageFacts,
-                   engines: list[tuple[str, Scanner | None]]) -> list[ScannerReport]:
+def _scan_parallel(
+    walk: _Walk, step: tree.ScanNode, facts: MessageFacts, engines: list[tuple[str, Scanner | None]]
+) -> list[ScannerReport]:
     """All engines at once; the first virus stops waiting for the others."""
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     results: dict[str, ScanResult | None] = {}
-    with ThreadPoolExecutor(max_workers=max(1, len(engines))) as pool:
-        pending = {pool.submit(_run, engine, facts): name for name, engine in engines}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                results[pending.pop(future)] = future.result()
-            if any(r is not None and r.status == "infected" for r in results.values()):
-                for future in pending:
-                    future.cancel()
-                break
+    pool = ThreadPoolExecutor(max_workers=max(1, len(engines)))
+    pending = {pool.submit(_run, engine, facts): name for name, engine in engines}
+    while pending:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            results[pending.pop(future)] = future.result()
+        if any(r is not None and r.status == "infected" for r in results.values()):
+            break
+    # Engines still running end by their own timeout; the verdict does not wait for them.
+    pool.shutdown(wait=False, cancel_futures=True)
     reports: list[ScannerReport] = []
     for name, _ in engines:
         if name in results:
@@ -271,17 +321,30 @@ def _skip(walk: _Walk, step: tree.ScanNode, name: str, reason: str) -> ScannerRe
     return ScannerReport(name, "skipped", reason=reason)
 
 
-def _record(walk: _Walk, step: tree.ScanNode, name: str, result: ScanResult | None) -> ScannerReport:
+def _record(
+    walk: _Walk, step: tree.ScanNode, name: str, result: ScanResult | None
+) -> ScannerReport:
     if result is None:
         reason = "scanner not available here"
         walk.trace.append(TraceStep(f"scan {name}", step.span, "error", reason, 0))
         return ScannerReport(name, "unavailable", reason=reason)
-    status = {"clean": "ran", "infected": "ran", "failed": "failed", "too-large": "too-large"}[result.status]
-    detail = (f"found {', '.join(result.viruses)}" if result.viruses else result.status)
-    detail += f" in {result.seconds:.3f}s" + (f" ({result.detail})" if result.detail and status != "ran" else "")
-    walk.trace.append(TraceStep(f"scan {name}", step.span, "ran" if status == "ran" else "error", detail, 0))
-    return ScannerReport(name, status, result.viruses, round(result.seconds, 3),  # type: ignore[arg-type]
-                         result.detail if status != "ran" else "")
+    status = {"clean": "ran", "infected": "ran", "failed": "failed", "too-large": "too-large"}[
+        result.status
+    ]
+    detail = f"found {', '.join(result.viruses)}" if result.viruses else result.status
+    detail += f" in {result.seconds:.3f}s" + (
+        f" ({result.detail})" if result.detail and status != "ran" else ""
+    )
+    walk.trace.append(
+        TraceStep(f"scan {name}", step.span, "ran" if status == "ran" else "error", detail, 0)
+    )
+    return ScannerReport(
+        name,
+        status,  # type: ignore[arg-type]
+        result.viruses,
+        round(result.seconds, 3),
+        result.detail if status != "ran" else "",
+    )
 
 
 def _outcome(matched: list[CriterionMatch], reports: Iterable[ScannerReport]) -> Outcome:
@@ -313,5 +376,7 @@ def exit_code(actions: Iterable[Action]) -> int:
 
 
 def _describe_action(action: Action) -> str:
-    targets = ", ".join(f'"{t}"' if action.kind in ("keep", "forward") else t for t in action.targets)
+    targets = ", ".join(
+        f'"{t}"' if action.kind in ("keep", "forward") else t for t in action.targets
+    )
     return f"{action.kind} {targets}".strip()

@@ -1,0 +1,193 @@
+"""Scanning end to end: policy text → compiled tree → evaluator → a real clamd and clamscan.
+
+The scanner modules are tested on their own elsewhere; here the bypass rules of the
+policy decide which real engines are called, and `qmvc deliver` acts on what they say.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from email.message import EmailMessage
+from pathlib import Path
+
+from qmvc.engine.evaluate import evaluate
+from qmvc.engine.scanning import scanner_provider
+from qmvc.engine.tree import DecisionTree
+from qmvc.logs.line import parse_line
+from qmvc.message.envelope import Envelope
+from qmvc.message.facts import MessageFacts
+from qmvc.policy.policy import Policy
+from tests.clamd_support import RunningClamd, clamd_server, clamd_tiny_limit  # noqa: F401
+from tests.corpus.make_corpus import eicar
+
+EICAR_NAME = "Eicar-Test-Signature.UNOFFICIAL"
+ENVELOPE = Envelope.from_addresses("alice@example.com", "bob@example.org")
+
+
+def message(attachment: bytes | None = None, filename: str = "report.bin") -> bytes:
+    mail = EmailMessage()
+    mail["From"] = "alice@example.com"
+    mail["To"] = "bob@example.org"
+    mail["Subject"] = "quarterly figures"
+    mail.set_content("See the attachment.\n")
+    if attachment is not None:
+        mail.add_attachment(attachment, maintype="application", subtype="octet-stream",
+                            filename=filename)
+    return bytes(mail)
+
+
+def compile_policy(tmp_path: Path, text: str) -> DecisionTree:
+    path = tmp_path / "policy.qmvc"
+    path.write_text(text)
+    return Policy.load(path).compile()
+
+
+def clamd_policy(server: RunningClamd, scan: str = "scan clamav unless badmail first",
+                 extra: str = "", blocks: str = "") -> str:
+    return f'''
+scanner clamav clamd socket "{server.socket_path}" timeout 20s
+scanner clamscan command engine clamscan
+    run "clamscan --no-summary --infected --stdout -d {server.db_dir} -r {{dir}}" timeout 60s
+{extra}
+profile p default {{
+  badmail exe when any attachment.name matches "*.exe"
+  {scan}
+  on virus {{ keep "quarantine/virus" }}
+  on badmail {{ keep "quarantine/badmail" }}
+  {blocks}
+}}
+'''
+
+
+def verdict_for(tree: DecisionTree, raw: bytes):  # type: ignore[no-untyped-def]
+    return evaluate(tree, MessageFacts(raw, ENVELOPE), scanner_provider(tree))
+
+
+def test_eicar_attachment_is_a_virus_found_by_real_clamd(tmp_path: Path,
+                                                         clamd_server: RunningClamd) -> None:
+    tree = compile_policy(tmp_path, clamd_policy(clamd_server))
+    verdict = verdict_for(tree, message(eicar()))
+    assert verdict.outcome == "virus"
+    assert verdict.exit_code == 99
+    assert verdict.scanners[0].status == "ran"
+    assert verdict.scanners[0].viruses == (EICAR_NAME,)
+
+
+def test_clean_mail_passes_real_clamd(tmp_path: Path, clamd_server: RunningClamd) -> None:
+    verdict = verdict_for(compile_policy(tmp_path, clamd_policy(clamd_server)), message(b"%PDF-1.4 hello"))
+    assert (verdict.outcome, verdict.exit_code) == ("clean", 0)
+    assert verdict.scanners[0].status == "ran"
+
+
+def test_badmail_bypasses_the_engine_and_names_the_rule(tmp_path: Path,
+                                                        clamd_server: RunningClamd) -> None:
+    verdict = verdict_for(compile_policy(tmp_path, clamd_policy(clamd_server)),
+                          message(eicar(), filename="setup.exe"))
+    assert verdict.outcome == "badmail"
+    report = verdict.scanners[0]
+    assert report.status == "skipped" and "exe" in report.reason and report.seconds == 0
+
+
+def test_without_unless_badmail_a_badmail_is_still_scanned_and_the_virus_wins(
+        tmp_path: Path, clamd_server: RunningClamd) -> None:
+    tree = compile_policy(tmp_path, clamd_policy(clamd_server, scan="scan clamav first"))
+    verdict = verdict_for(tree, message(eicar(), filename="setup.exe"))
+    assert verdict.outcome == "virus"
+    assert [c.name for c in verdict.criteria] == ["exe"]
+
+
+def test_first_stops_at_the_first_engine_that_finds_a_virus(tmp_path: Path,
+                                                            clamd_server: RunningClamd) -> None:
+    tree = compile_policy(tmp_path, clamd_policy(clamd_server, scan="scan clamav, clamscan first"))
+    verdict = verdict_for(tree, message(eicar()))
+    assert [(r.name, r.status) for r in verdict.scanners] == [("clamav", "ran"), ("clamscan", "skipped")]
+    assert "clamav" in verdict.scanners[1].reason
+
+
+def test_all_collects_every_engines_verdict(tmp_path: Path, clamd_server: RunningClamd) -> None:
+    tree = compile_policy(tmp_path, clamd_policy(clamd_server, scan="scan clamav, clamscan all"))
+    verdict = verdict_for(tree, message(eicar()))
+    assert [(r.name, r.status) for r in verdict.scanners] == [("clamav", "ran"), ("clamscan", "ran")]
+    assert all(EICAR_NAME.split(".")[0] in r.viruses[0] for r in verdict.scanners)
+
+
+def test_parallel_returns_when_the_first_virus_is_found(tmp_path: Path,
+                                                        clamd_server: RunningClamd) -> None:
+    hang = Path(__file__).parent / "fake_engines" / "hang.py"
+    slow = f'scanner slow command run "{sys.executable} {hang} {{dir}} {tmp_path}/record" clean 0 infected 1 timeout 20s'
+    tree = compile_policy(tmp_path, clamd_policy(clamd_server, scan="scan slow, clamav parallel", extra=slow))
+    verdict = verdict_for(tree, message(eicar()))
+    assert verdict.outcome == "virus"
+    statuses = dict((r.name, r.status) for r in verdict.scanners)
+    assert statuses == {"clamav": "ran", "slow": "skipped"}
+    assert max(r.seconds for r in verdict.scanners) < 10
+
+
+def test_a_message_over_streammaxlength_is_too_large_and_deferred_by_default(
+        tmp_path: Path, clamd_tiny_limit: RunningClamd) -> None:
+    tree = compile_policy(tmp_path, clamd_policy(clamd_tiny_limit))
+    verdict = verdict_for(tree, message(os.urandom(64 * 1024)))
+    assert verdict.outcome == "too-large"
+    assert verdict.scanners[0].status == "too-large"
+    assert verdict.exit_code == 111
+
+
+def test_a_policy_may_deliver_too_large_mail_unscanned(tmp_path: Path,
+                                                       clamd_tiny_limit: RunningClamd) -> None:
+    tree = compile_policy(tmp_path, clamd_policy(clamd_tiny_limit, blocks="on too-large { deliver }"))
+    verdict = verdict_for(tree, message(os.urandom(64 * 1024)))
+    assert (verdict.outcome, verdict.exit_code) == ("too-large", 0)
+
+
+def test_a_dead_clamd_is_a_scanner_failure_never_clean(tmp_path: Path) -> None:
+    policy = clamd_policy(RunningClamd(str(tmp_path / "no-such.sock"), str(tmp_path), ""))
+    verdict = verdict_for(compile_policy(tmp_path, policy), message(b"harmless"))
+    assert (verdict.outcome, verdict.exit_code) == ("scanner-failure", 111)
+    assert verdict.scanners[0].status == "failed"
+
+
+def test_a_farm_tries_the_next_address_when_the_first_is_down(tmp_path: Path,
+                                                              clamd_server: RunningClamd) -> None:
+    policy = f'''
+scanner farm clamd socket "{tmp_path}/dead.sock" "{clamd_server.socket_path}" timeout 20s
+profile p default {{
+  scan farm
+  on virus {{ keep "q" }}
+}}
+'''
+    verdict = verdict_for(compile_policy(tmp_path, policy), message(eicar()))
+    assert verdict.outcome == "virus"
+
+
+def test_deliver_keeps_a_virus_in_quarantine_and_logs_the_engine(tmp_path: Path,
+                                                                 clamd_server: RunningClamd) -> None:
+    policy = tmp_path / "policy.qmvc"
+    policy.write_text(clamd_policy(clamd_server))
+    raw = message(eicar())
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "QMVC_DIR": str(tmp_path / "qmvc"),
+           "QMVC_POLICY": str(policy), "SENDER": "alice@example.com",
+           "RECIPIENT": "bob@example.org", "HOST": "example.org", "LOCAL": "bob"}
+    done = subprocess.run([sys.executable, "-m", "qmvc.cli", "deliver"], input=raw, env=env,
+                          capture_output=True, timeout=60)
+    assert done.returncode == 99, done.stderr
+    kept = list((tmp_path / "qmvc" / "quarantine" / "virus" / "new").iterdir())
+    assert [p.read_bytes() for p in kept] == [raw]
+    record = parse_line((tmp_path / "qmvc" / "qmvc.log").read_text().splitlines()[-1])
+    assert record.scanners == (("clamav", "1"),)
+    assert record.viruses == (EICAR_NAME,)
+
+
+def test_eicar_inside_a_nested_message_is_found(tmp_path: Path, clamd_server: RunningClamd) -> None:
+    inner = EmailMessage()
+    inner["Subject"] = "inner"
+    inner.set_content("inner text\n")
+    inner.add_attachment(eicar(), maintype="application", subtype="octet-stream", filename="e.com")
+    outer = EmailMessage()
+    outer["Subject"] = "fwd"
+    outer.set_content("forwarded\n")
+    outer.add_attachment(inner)
+    policy = clamd_policy(clamd_server).replace('badmail exe when any attachment.name matches "*.exe"', "")
+    verdict = verdict_for(compile_policy(tmp_path, policy), bytes(outer))
+    assert verdict.outcome == "virus"
