@@ -28,8 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--policy", metavar="FILE",
-                         help="policy file (else QMVC_POLICY, /etc/qmvc/policy.qmvc, shipped default)")
+        sub.add_argument(
+            "--policy",
+            metavar="FILE",
+            help="policy file (else QMVC_POLICY, /etc/qmvc/policy.qmvc, shipped default)",
+        )
         sub.add_argument("--format", choices=("text", "json"), default="text")
         sub.set_defaults(module=module_name)
         _command_module(module_name).add_arguments(sub)

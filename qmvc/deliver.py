@@ -18,12 +18,20 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qmvc.engine.verdict import EXIT_DEFER, Verdict
 from qmvc.paths import policy_path, qmvc_dir
 
-class Interrupted(Exception):
-    """SIGTERM or the policy's time budget ran out: defer, with a log line."""
+if TYPE_CHECKING:
+    from qmvc.message.facts import MessageFacts
+
+
+class Interrupted(BaseException):
+    """SIGTERM or the policy's time budget ran out: defer, with a log line.
+
+    A BaseException, so that no `except Exception` on the way (the MIME parser's fallback,
+    the cache reader) can swallow it and let the message through as clean."""
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -63,8 +71,9 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> 
     return exit_code
 
 
-def _filter(raw: bytes, environ: Mapping[str, str], base_dir: Path,
-            policy: Path):  # type: ignore[no-untyped-def]
+def _filter(
+    raw: bytes, environ: Mapping[str, str], base_dir: Path, policy: Path
+) -> tuple[MessageFacts, Verdict, list[str]]:
     from qmvc.actions.perform import ActionFailed, perform
     from qmvc.engine.evaluate import evaluate
     from qmvc.engine.scanning import scanner_provider
@@ -77,8 +86,11 @@ def _filter(raw: bytes, environ: Mapping[str, str], base_dir: Path,
     problems = [loaded.stale_reason] if loaded.stale_reason else []
     facts = MessageFacts(raw, Envelope.from_environ(environ))
     verdict = evaluate(loaded.tree, facts, scanner_provider(loaded.tree))
-    problems += [f"scanner {r.name} {r.status}: {r.reason}" for r in verdict.scanners
-                 if r.status in ("failed", "unavailable", "too-large")]
+    problems += [
+        f"scanner {r.name} {r.status}: {r.reason}"
+        for r in verdict.scanners
+        if r.status in ("failed", "unavailable", "too-large")
+    ]
     try:
         report = perform(verdict, facts, loaded.tree, environ, base_dir)
     except ActionFailed as exc:
@@ -89,8 +101,17 @@ def _filter(raw: bytes, environ: Mapping[str, str], base_dir: Path,
     return facts, verdict, problems
 
 
-def _log(base_dir: Path, started: datetime, clock: float, environ: Mapping[str, str], raw: bytes,
-         facts: object, verdict: Verdict | None, exit_code: int, error: str) -> bool:
+def _log(
+    base_dir: Path,
+    started: datetime,
+    clock: float,
+    environ: Mapping[str, str],
+    raw: bytes,
+    facts: object,
+    verdict: Verdict | None,
+    exit_code: int,
+    error: str,
+) -> bool:
     """One line in qmvc.log, and a report entry for badmail and viruses. False if it failed."""
     from qmvc.logs.line import LogRecord, append_line, format_line, scanner_code
 
@@ -100,15 +121,20 @@ def _log(base_dir: Path, started: datetime, clock: float, environ: Mapping[str, 
         if verdict is not None and facts is not None:
             message_id = getattr(facts, "message_id", "")
         record = LogRecord(
-            pid=os.getpid(), start=started, end=datetime.now(),
-            sender=environ.get("SENDER", ""), recipient=environ.get("RECIPIENT", ""),
+            pid=os.getpid(),
+            start=started,
+            end=datetime.now(),
+            sender=environ.get("SENDER", ""),
+            recipient=environ.get("RECIPIENT", ""),
             criteria=_criteria_flags(verdict),
             scanners=tuple((r.name, scanner_code(r)) for r in verdict.scanners) if verdict else (),
             exit_code=exit_code,
             profile=verdict.profile if verdict else "",
-            outcome=(verdict.outcome if verdict else "error") if exit_code != EXIT_DEFER or not error
+            outcome=(verdict.outcome if verdict else "error")
+            if exit_code != EXIT_DEFER or not error
             else "deferred",
-            message_id=message_id, size=len(raw),
+            message_id=message_id,
+            size=len(raw),
             duration_ms=int((time.monotonic() - clock) * 1000),
             viruses=tuple(v for r in verdict.scanners for v in r.viruses) if verdict else (),
         )
@@ -116,8 +142,10 @@ def _log(base_dir: Path, started: datetime, clock: float, environ: Mapping[str, 
         if verdict is not None and verdict.outcome in ("virus", "badmail"):
             from qmvc.logs.rep import append_report, format_report
 
-            append_report(base_dir / REPORT_NAME,
-                          format_report(verdict, record, getattr(facts, "subject", "")))
+            append_report(
+                base_dir / REPORT_NAME,
+                format_report(verdict, record, getattr(facts, "subject", "")),
+            )
         return True
     except Exception:  # noqa: BLE001 — the log is not worth a lost message
         return False
@@ -128,5 +156,8 @@ def _criteria_flags(verdict: Verdict | None) -> tuple[tuple[str, str], ...]:
     if verdict is None:
         return ()
     codes = {"true": "1", "false": "0"}
-    return tuple((step.node.removeprefix("badmail "), codes.get(step.result, "-"))
-                 for step in verdict.trace if step.depth == 0 and step.node.startswith("badmail "))
+    return tuple(
+        (step.node.removeprefix("badmail "), codes.get(step.result, "-"))
+        for step in verdict.trace
+        if step.depth == 0 and step.node.startswith("badmail ")
+    )

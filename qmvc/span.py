@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """A region of a policy file: 1-based lines and columns; the end column is just past the last character."""
+    """A region of a policy file: 1-based lines and columns; `end_column` is one past the end."""
 
     file: str
     line: int

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from qmvc.console import emit
@@ -15,9 +14,13 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="*", type=Path,
-                        help="policy files (default: --policy, QMVC_POLICY, /etc/qmvc/policy.qmvc, "
-                             "or the shipped default)")
+    parser.add_argument(
+        "files",
+        nargs="*",
+        type=Path,
+        help="policy files (default: --policy, QMVC_POLICY, /etc/qmvc/policy.qmvc, "
+        "or the shipped default)",
+    )
     parser.add_argument("--strict", action="store_true", help="warnings fail the check too")
 
 
@@ -28,9 +31,20 @@ def run(args: argparse.Namespace, policy_path: Path) -> int:
     results = [_check_file(path) for path in files]
     failed = any(_fails(diags, args.strict) for _, diags, _, _ in results)
     if args.format == "json":
-        print(json.dumps([{"file": str(path), "ok": not _fails(diags, args.strict),
-                           "summary": summary, "diagnostics": [d.to_json() for d in diags]}
-                          for path, diags, _, summary in results], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "file": str(path),
+                        "ok": not _fails(diags, args.strict),
+                        "summary": summary,
+                        "diagnostics": [d.to_json() for d in diags],
+                    }
+                    for path, diags, _, summary in results
+                ],
+                indent=2,
+            )
+        )
         return 1 if failed else 0
     for path, diagnostics, sources, summary in results:
         for diagnostic in diagnostics:
@@ -40,8 +54,10 @@ def run(args: argparse.Namespace, policy_path: Path) -> int:
             emit(f"{path}: {errors} error(s), {warnings} warning(s)", "error")
         else:
             counts = ", ".join(f"{n} {k}" for k, n in summary.items())
-            emit(f"{path}: ok: {counts}; {warnings} warning(s)",
-                 "warning" if _fails(diagnostics, args.strict) else "ok")
+            emit(
+                f"{path}: ok: {counts}; {warnings} warning(s)",
+                "warning" if _fails(diagnostics, args.strict) else "ok",
+            )
     return 1 if failed else 0
 
 

@@ -20,19 +20,34 @@ if TYPE_CHECKING:
     from qmvc.engine.tree import DecisionTree
     from qmvc.engine.verdict import TraceStep, Verdict
 
-RESULT_STYLES = {"true": "bold red", "false": "green", "skipped": "dim", "ran": "cyan",
-                 "error": "bold yellow"}
+RESULT_STYLES = {
+    "true": "bold red",
+    "false": "green",
+    "skipped": "dim",
+    "ran": "cyan",
+    "error": "bold yellow",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("message", help="a message file, - for stdin, or with --each an mbox or Maildir")
-    parser.add_argument("--sender", help="envelope sender (<> for the null sender); "
-                        "default: the message's Return-Path")
-    parser.add_argument("--recipient", help="envelope recipient, which chooses the domain's profile; "
-                        "default: the message's Delivered-To, else To")
+    parser.add_argument(
+        "message", help="a message file, - for stdin, or with --each an mbox or Maildir"
+    )
+    parser.add_argument(
+        "--sender",
+        help="envelope sender (<> for the null sender); default: the message's Return-Path",
+    )
+    parser.add_argument(
+        "--recipient",
+        help="envelope recipient, which chooses the domain's profile; "
+        "default: the message's Delivered-To, else To",
+    )
     parser.add_argument("--no-scan", action="store_true", help="do not call virus scanners")
-    parser.add_argument("--each", action="store_true",
-                        help="explain every message of an mbox file or a Maildir, as a table")
+    parser.add_argument(
+        "--each",
+        action="store_true",
+        help="explain every message of an mbox file or a Maildir, as a table",
+    )
 
 
 def run(args: argparse.Namespace, policy_path: Path) -> int:
@@ -53,8 +68,13 @@ def run(args: argparse.Namespace, policy_path: Path) -> int:
     verdicts = [(label, _explain(decision_tree, raw, args)) for label, raw in messages]
     if args.format == "json":
         if args.each:
-            print(json.dumps([{"message": label, "verdict": v.to_json()} for label, v in verdicts],
-                             indent=2, ensure_ascii=False))
+            print(
+                json.dumps(
+                    [{"message": label, "verdict": v.to_json()} for label, v in verdicts],
+                    indent=2,
+                    ensure_ascii=False,
+                )
+            )
         else:
             print(json.dumps(verdicts[0][1].to_json(), indent=2, ensure_ascii=False))
     elif args.each:
@@ -74,8 +94,11 @@ def _messages(source: str, each: bool) -> Iterator[tuple[str, bytes]]:
         return
     import mailbox
 
-    box: mailbox.Mailbox = (mailbox.Maildir(path, factory=None, create=False) if path.is_dir()  # type: ignore[type-arg]
-                            else mailbox.mbox(path, create=False))
+    box: mailbox.Mailbox[mailbox.Message] = (
+        mailbox.Maildir(path, factory=None, create=False)
+        if path.is_dir()
+        else mailbox.mbox(path, create=False)
+    )
     for key in sorted(box.keys()):
         yield str(key), box.get_bytes(key)
 
@@ -103,7 +126,9 @@ def _envelope_from_headers(raw: bytes) -> tuple[str, str]:
 
     headers = BytesHeaderParser().parsebytes(raw[:65536])
     sender = str(headers.get("Return-Path", "") or "")
-    recipient_header = headers.get("Delivered-To") or headers.get("X-Original-To") or headers.get("To") or ""
+    recipient_header = (
+        headers.get("Delivered-To") or headers.get("X-Original-To") or headers.get("To") or ""
+    )
     addresses = getaddresses([str(recipient_header)])
     return sender, addresses[0][1] if addresses else ""
 
@@ -111,17 +136,24 @@ def _envelope_from_headers(raw: bytes) -> tuple[str, str]:
 def _print_verdict(verdict: Verdict) -> None:
     from qmvc.engine.verdict import EXIT_DEFER
 
-    style = {"clean": "green", "badmail": "bold red", "virus": "bold red"}.get(verdict.outcome, "bold yellow")
-    emit(f"verdict: {verdict.outcome}   profile: {verdict.profile}   qmail exit: {verdict.exit_code}"
-         + ("  (deferred: qmail retries later)" if verdict.exit_code == EXIT_DEFER else ""), style)
+    style = {"clean": "green", "badmail": "bold red", "virus": "bold red"}.get(
+        verdict.outcome, "bold yellow"
+    )
+    emit(
+        f"verdict: {verdict.outcome}   profile: {verdict.profile}   qmail exit: {verdict.exit_code}"
+        + ("  (deferred: qmail retries later)" if verdict.exit_code == EXIT_DEFER else ""),
+        style,
+    )
     for step in verdict.trace:
         emit(_trace_line(step), RESULT_STYLES.get(step.result, ""))
     for criterion in verdict.criteria:
         emit(f"badmail: {criterion.name}: {criterion.evidence}", "bold red")
     for report in verdict.scanners:
         details = ", ".join(report.viruses) or report.reason
-        emit(f"scanner: {report.name}: {report.status}" + (f": {details}" if details else ""),
-             "bold red" if report.viruses else "")
+        emit(
+            f"scanner: {report.name}: {report.status}" + (f": {details}" if details else ""),
+            "bold red" if report.viruses else "",
+        )
 
 
 def _trace_line(step: TraceStep) -> str:
@@ -134,9 +166,14 @@ def _print_table(verdicts: list[tuple[str, Verdict]]) -> None:
     width = max((len(label) for label, _ in verdicts), default=7)
     emit(f"{'message':<{width}}  {'outcome':<15}  {'profile':<12}  exit  reason")
     for label, verdict in verdicts:
-        reason = (verdict.criteria[0].name if verdict.criteria else
-                  ", ".join(v for r in verdict.scanners for v in r.viruses))
-        emit(f"{label:<{width}}  {verdict.outcome:<15}  {verdict.profile:<12}  {verdict.exit_code:<4}  {reason}")
+        reason = (
+            verdict.criteria[0].name
+            if verdict.criteria
+            else ", ".join(v for r in verdict.scanners for v in r.viruses)
+        )
+        emit(
+            f"{label:<{width}}  {verdict.outcome:<15}  {verdict.profile:<12}  {verdict.exit_code:<4}  {reason}"
+        )
     counts: dict[str, int] = {}
     for _, verdict in verdicts:
         counts[verdict.outcome] = counts.get(verdict.outcome, 0) + 1

@@ -34,19 +34,36 @@ def run(args: argparse.Namespace, policy_path: Path) -> int:
     results = update_signatures(tree.scanners.values(), args.timeout)
     stamp = datetime.now().strftime("%Y%m%d %H:%M:%S")
     for result in results:
-        line = (f"qmvc-update {stamp}|{escape(result.name)}|{'ok' if result.ok else 'failed'}"
-                f"|rc={result.exit_code}|s={result.seconds:.1f}|{escape(result.output_tail[-200:])}")
+        line = (
+            f"qmvc-update {stamp}|{escape(result.name)}|{'ok' if result.ok else 'failed'}"
+            f"|rc={result.exit_code}|s={result.seconds:.1f}|{escape(result.output_tail[-200:])}"
+        )
         try:
             append_line(base / "qmvc.log", line)
         except OSError:
             pass
     if args.format == "json":
-        print(json.dumps([{"name": r.name, "command": list(r.command), "ok": r.ok,
-                           "exit_code": r.exit_code, "seconds": r.seconds, "output": r.output_tail}
-                          for r in results], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": r.name,
+                        "command": list(r.command),
+                        "ok": r.ok,
+                        "exit_code": r.exit_code,
+                        "seconds": r.seconds,
+                        "output": r.output_tail,
+                    }
+                    for r in results
+                ],
+                indent=2,
+            )
+        )
     else:
         for result in results:
-            emit(f"{result.name}: {'ok' if result.ok else 'FAILED'} ({' '.join(result.command) or 'nothing to run'})"
-                 + ("" if result.ok else f": {result.output_tail.strip()[-300:]}"),
-                 "ok" if result.ok else "error")
+            emit(
+                f"{result.name}: {'ok' if result.ok else 'FAILED'} ({' '.join(result.command) or 'nothing to run'})"
+                + ("" if result.ok else f": {result.output_tail.strip()[-300:]}"),
+                "ok" if result.ok else "error",
+            )
     return 0 if all(r.ok for r in results) else 1

@@ -255,8 +255,15 @@ class DomainDecl:
 
 
 Statement = (
-    Include | ListDecl | LanguageDecl | GuardDecl | Setting | ScannerDecl | ProfileDecl
-    | DomainDecl | OnBlock
+    Include
+    | ListDecl
+    | LanguageDecl
+    | GuardDecl
+    | Setting
+    | ScannerDecl
+    | ProfileDecl
+    | DomainDecl
+    | OnBlock
 )
 
 

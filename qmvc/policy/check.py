@@ -21,8 +21,16 @@ from qmvc.span import Span
 Check = Callable[[PolicyModel], Iterable[Diagnostic]]
 CHECKS: dict[str, Check] = {}
 
-TEXT_FIELDS = {"sender", "recipient", "subject", "body", "header", "attachment.name",
-               "attachment.type", "attachment.declared_type"}
+TEXT_FIELDS = {
+    "sender",
+    "recipient",
+    "subject",
+    "body",
+    "header",
+    "attachment.name",
+    "attachment.type",
+    "attachment.declared_type",
+}
 SIZE_FIELDS = {"attachment.size", "message.size"}
 ATTACHMENT_FIELDS = {f for f in TEXT_FIELDS | SIZE_FIELDS if f.startswith("attachment.")}
 NOTICE_AUDIENCES = {"recipient", "sender"}
@@ -34,6 +42,7 @@ def check(code: str) -> Callable[[Check], Check]:
     def register(function: Check) -> Check:
         CHECKS[code] = function
         return function
+
     return register
 
 
@@ -56,25 +65,38 @@ def _actions(model: PolicyModel) -> Iterator[ast.ActionDecl]:
 
 # ---- names ----
 
+
 @check("duplicate-name")
 def duplicate_names(model: PolicyModel) -> Iterator[Diagnostic]:
     for kind, name, first, again in model.duplicates:
         what = f"'on {name}'" if kind == "on" else f"{kind} '{name}'"
-        yield error("duplicate-name", f"{what} is declared twice",
-                    again.span, f"the first is at {first.span}")  # type: ignore[attr-defined]
+        yield error(
+            "duplicate-name",
+            f"{what} is declared twice",
+            again.span,
+            f"the first is at {first.span}",
+        )
     for profile in model.profiles.values():
         seen: dict[str, Span] = {}
         for criterion in profile.criteria:
             if criterion.name in seen:
-                yield error("duplicate-name",
-                            f"badmail rule '{criterion.name}' is declared twice in profile "
-                            f"'{profile.name}'", criterion.span, f"the first is at {seen[criterion.name]}")
+                yield error(
+                    "duplicate-name",
+                    f"badmail rule '{criterion.name}' is declared twice in profile "
+                    f"'{profile.name}'",
+                    criterion.span,
+                    f"the first is at {seen[criterion.name]}",
+                )
             seen.setdefault(criterion.name, criterion.span)
         outcomes: dict[str, Span] = {}
         for block in profile.on_blocks:
             if block.outcome in outcomes:
-                yield error("duplicate-name", f"'on {block.outcome}' appears twice in profile "
-                            f"'{profile.name}'", block.span, f"the first is at {outcomes[block.outcome]}")
+                yield error(
+                    "duplicate-name",
+                    f"'on {block.outcome}' appears twice in profile '{profile.name}'",
+                    block.span,
+                    f"the first is at {outcomes[block.outcome]}",
+                )
             outcomes.setdefault(block.outcome, block.span)
 
 
@@ -83,9 +105,13 @@ def undefined_lists(model: PolicyModel) -> Iterator[Diagnostic]:
     for node in _conditions(model):
         if isinstance(node, ast.TextTest) and isinstance(node.value, ast.ListRef):
             if node.value.name not in model.lists:
-                yield error("undefined-list", f"list '{node.value.name}' is not defined",
-                            node.value.span, did_you_mean(node.value.name, model.lists)
-                            or "declare it with: list NAME = \"...\" ...")
+                yield error(
+                    "undefined-list",
+                    f"list '{node.value.name}' is not defined",
+                    node.value.span,
+                    did_you_mean(node.value.name, model.lists)
+                    or 'declare it with: list NAME = "..." ...',
+                )
 
 
 @check("undefined-scanner")
@@ -94,18 +120,26 @@ def undefined_scanners(model: PolicyModel) -> Iterator[Diagnostic]:
         for scan in profile.scans:
             for name, span in scan.engines:
                 if name not in model.scanners:
-                    yield error("undefined-scanner", f"scanner '{name}' is not declared", span,
-                                did_you_mean(name, model.scanners)
-                                or 'declare it with: scanner NAME clamd socket "..."')
+                    yield error(
+                        "undefined-scanner",
+                        f"scanner '{name}' is not declared",
+                        span,
+                        did_you_mean(name, model.scanners)
+                        or 'declare it with: scanner NAME clamd socket "..."',
+                    )
 
 
 @check("undefined-profile")
 def undefined_profiles(model: PolicyModel) -> Iterator[Diagnostic]:
     for domain in model.domains:
         if domain.profile not in model.profiles:
-            yield error("undefined-profile", f"profile '{domain.profile}' is not defined",
-                        domain.profile_span, did_you_mean(domain.profile, model.profiles)
-                        or f"declare it with: profile {domain.profile} {{ ... }}")
+            yield error(
+                "undefined-profile",
+                f"profile '{domain.profile}' is not defined",
+                domain.profile_span,
+                did_you_mean(domain.profile, model.profiles)
+                or f"declare it with: profile {domain.profile} {{ ... }}",
+            )
 
 
 @check("undefined-guard")
@@ -115,19 +149,31 @@ def undefined_guards(model: PolicyModel) -> Iterator[Diagnostic]:
             continue
         for target, span in zip(action.arguments, action.argument_spans, strict=True):
             if target not in model.guards and target not in NOTICE_AUDIENCES:
-                yield error("undefined-guard", f"'{target}' is neither a guard nor recipient/sender",
-                            span, did_you_mean(target, [*model.guards, *NOTICE_AUDIENCES])
-                            or f'declare it with: guard {target} "address@example.org"')
+                yield error(
+                    "undefined-guard",
+                    f"'{target}' is neither a guard nor recipient/sender",
+                    span,
+                    did_you_mean(target, [*model.guards, *NOTICE_AUDIENCES])
+                    or f'declare it with: guard {target} "address@example.org"',
+                )
 
 
 @check("undefined-template")
 def undefined_templates(model: PolicyModel) -> Iterator[Diagnostic]:
     setting = model.settings.get("templates")
     if setting and not template_directory(setting).is_dir():
-        choices = [p.name for p in TEMPLATES_DIR.iterdir() if p.is_dir()] if TEMPLATES_DIR.is_dir() else []
-        yield error("undefined-template", f"template set '{setting.value}' does not exist",
-                    setting.span, did_you_mean(setting.value, choices)
-                    or f"give a directory, or one of the shipped sets under {TEMPLATES_DIR}")
+        choices = (
+            [p.name for p in TEMPLATES_DIR.iterdir() if p.is_dir()]
+            if TEMPLATES_DIR.is_dir()
+            else []
+        )
+        yield error(
+            "undefined-template",
+            f"template set '{setting.value}' does not exist",
+            setting.span,
+            did_you_mean(setting.value, choices)
+            or f"give a directory, or one of the shipped sets under {TEMPLATES_DIR}",
+        )
 
 
 def template_directory(setting: ast.Setting) -> Path:
@@ -138,33 +184,47 @@ def template_directory(setting: ast.Setting) -> Path:
 
 # ---- values ----
 
+
 @check("invalid-regex")
 def invalid_regexes(model: PolicyModel) -> Iterator[Diagnostic]:
-    regexes = [n.value for n in _conditions(model)
-               if isinstance(n, ast.TextTest) and isinstance(n.value, ast.Regex)]
+    regexes = [
+        n.value
+        for n in _conditions(model)
+        if isinstance(n, ast.TextTest) and isinstance(n.value, ast.Regex)
+    ]
     regexes += [p for lst in model.lists.values() for p in lst.patterns if isinstance(p, ast.Regex)]
-    regexes += [s.virus_pattern for s in model.scanners.values() if isinstance(s.virus_pattern, ast.Regex)]
+    regexes += [
+        s.virus_pattern for s in model.scanners.values() if isinstance(s.virus_pattern, ast.Regex)
+    ]
     for regex in regexes:
         yield from _regex_problems(regex)
     for scanner in model.scanners.values():
         if isinstance(scanner.virus_pattern, ast.Text):
-            yield from _regex_problems(ast.Regex(scanner.virus_pattern.text, "",
-                                                 scanner.virus_pattern.span))
+            yield from _regex_problems(
+                ast.Regex(scanner.virus_pattern.text, "", scanner.virus_pattern.span)
+            )
 
 
 def _regex_problems(regex: ast.Regex) -> Iterator[Diagnostic]:
     bad_flags = set(regex.flags) - REGEX_FLAGS
     if bad_flags:
-        yield error("invalid-regex", f"unknown regex flag '{''.join(sorted(bad_flags))}'",
-                    regex.span, "flags are i (ignore case), m, s and x")
+        yield error(
+            "invalid-regex",
+            f"unknown regex flag '{''.join(sorted(bad_flags))}'",
+            regex.span,
+            "flags are i (ignore case), m, s and x",
+        )
     try:
         re.compile(regex.pattern)
     except re.error as exc:
         offset = 1 + (exc.pos or 0)  # past the opening slash or quote
         line, column = regex.span.line, regex.span.column + offset
-        yield error("invalid-regex", f"invalid regular expression: {exc.msg}",
-                    Span(regex.span.file, line, column, line, column + 1),
-                    "escape special characters such as ( [ + * ? with a backslash")
+        yield error(
+            "invalid-regex",
+            f"invalid regular expression: {exc.msg}",
+            Span(regex.span.file, line, column, line, column + 1),
+            "escape special characters such as ( [ + * ? with a backslash",
+        )
 
 
 @check("unknown-field")
@@ -172,32 +232,51 @@ def unknown_fields(model: PolicyModel) -> Iterator[Diagnostic]:
     for node in _conditions(model):
         field = getattr(node, "field", None)
         if field is not None and field.name not in TEXT_FIELDS | SIZE_FIELDS:
-            yield error("unknown-field", f"'{field.name}' is not something a rule can test",
-                        field.span, did_you_mean(field.name, ATTACHMENT_FIELDS)
-                        or "attachments have name, type, declared_type and size")
+            yield error(
+                "unknown-field",
+                f"'{field.name}' is not something a rule can test",
+                field.span,
+                did_you_mean(field.name, ATTACHMENT_FIELDS)
+                or "attachments have name, type, declared_type and size",
+            )
 
 
 @check("wrong-operator")
 def wrong_operators(model: PolicyModel) -> Iterator[Diagnostic]:
     for node in _conditions(model):
         if isinstance(node, ast.TextTest) and node.field.name in SIZE_FIELDS:
-            yield error("wrong-operator", f"{node.field.name} is a number: '{node.operator}' "
-                        "does not apply", node.span, f"compare it: {node.field.name} > 10MB")
+            yield error(
+                "wrong-operator",
+                f"{node.field.name} is a number: '{node.operator}' does not apply",
+                node.span,
+                f"compare it: {node.field.name} > 10MB",
+            )
         elif isinstance(node, ast.SizeTest) and node.field.name in TEXT_FIELDS:
-            yield error("wrong-operator", f"{node.field.name} is text: it cannot be compared "
-                        f"with {node.comparator}", node.span, "use is, contains or matches")
+            yield error(
+                "wrong-operator",
+                f"{node.field.name} is text: it cannot be compared with {node.comparator}",
+                node.span,
+                "use is, contains or matches",
+            )
         elif isinstance(node, ast.EmptyTest) and node.field.name in ATTACHMENT_FIELDS | SIZE_FIELDS:
-            yield error("wrong-operator", f"'{node.field.name} is empty' is not a test qmvc knows",
-                        node.span, "to test for attachments, write: any attachment")
+            yield error(
+                "wrong-operator",
+                f"'{node.field.name} is empty' is not a test qmvc knows",
+                node.span,
+                "to test for attachments, write: any attachment",
+            )
 
 
 @check("unknown-language")
 def unknown_languages(model: PolicyModel) -> Iterator[Diagnostic]:
     for language in model.languages:
         if language.code not in ISO_639_1:
-            yield error("unknown-language", f"'{language.code}' is not an ISO 639-1 language code",
-                        language.span, did_you_mean(language.code, ISO_639_1)
-                        or "use two letters, such as de, fr, en")
+            yield error(
+                "unknown-language",
+                f"'{language.code}' is not an ISO 639-1 language code",
+                language.span,
+                did_you_mean(language.code, ISO_639_1) or "use two letters, such as de, fr, en",
+            )
 
 
 @check("domain-conflict")
@@ -207,8 +286,12 @@ def domain_conflicts(model: PolicyModel) -> Iterator[Diagnostic]:
         for pattern, span in domain.patterns:
             if pattern in mapped and mapped[pattern][0] != domain.profile:
                 first_profile, first_span = mapped[pattern]
-                yield error("domain-conflict", f"domain '{pattern}' is mapped to '{first_profile}' "
-                            f"and to '{domain.profile}'", span, f"the first mapping is at {first_span}")
+                yield error(
+                    "domain-conflict",
+                    f"domain '{pattern}' is mapped to '{first_profile}' and to '{domain.profile}'",
+                    span,
+                    f"the first mapping is at {first_span}",
+                )
             mapped.setdefault(pattern, (domain.profile, span))
 
 
@@ -216,7 +299,9 @@ def domain_conflicts(model: PolicyModel) -> Iterator[Diagnostic]:
 def invalid_settings(model: PolicyModel) -> Iterator[Diagnostic]:
     budget = model.settings.get("budget")
     if budget and not re.fullmatch(r"\d+(\.\d+)?(ms|s|m|h)", budget.value):
-        yield error("invalid-setting", "budget must be a duration", budget.span, "for example: budget 120s")
+        yield error(
+            "invalid-setting", "budget must be a duration", budget.span, "for example: budget 120s"
+        )
     for key in ("templates", "injector", "hostname"):
         setting = model.settings.get(key)
         if setting and not re.fullmatch(r"[^\x00-\x1f]+", setting.value):
@@ -225,6 +310,7 @@ def invalid_settings(model: PolicyModel) -> Iterator[Diagnostic]:
 
 # ---- scanners ----
 
+
 @check("scanner-config")
 def scanner_configs(model: PolicyModel) -> Iterator[Diagnostic]:
     from qmvc.scanners.catalogue import CATALOGUE
@@ -232,24 +318,43 @@ def scanner_configs(model: PolicyModel) -> Iterator[Diagnostic]:
     for scanner in model.scanners.values():
         if scanner.kind == "clamd":
             if not scanner.addresses:
-                yield error("scanner-config", f"clamd scanner '{scanner.name}' has no address",
-                            scanner.span, 'add: socket "/run/clamav/clamd.ctl" or tcp "host:3310"')
+                yield error(
+                    "scanner-config",
+                    f"clamd scanner '{scanner.name}' has no address",
+                    scanner.span,
+                    'add: socket "/run/clamav/clamd.ctl" or tcp "host:3310"',
+                )
             for address in scanner.addresses:
                 if address.kind == "tcp" and not re.fullmatch(r"[^:\s]+:\d{1,5}", address.target):
-                    yield error("scanner-config", f"'{address.target}' is not host:port",
-                                address.span, 'for example: tcp "127.0.0.1:3310"')
+                    yield error(
+                        "scanner-config",
+                        f"'{address.target}' is not host:port",
+                        address.span,
+                        'for example: tcp "127.0.0.1:3310"',
+                    )
             continue
         if scanner.engine and scanner.engine not in CATALOGUE:
-            yield error("unknown-engine", f"'{scanner.engine}' is not in the scanner catalogue",
-                        scanner.engine_span or scanner.span,
-                        did_you_mean(scanner.engine, CATALOGUE) or
-                        f"known engines: {', '.join(sorted(CATALOGUE))}; or spell it out with run")
+            yield error(
+                "unknown-engine",
+                f"'{scanner.engine}' is not in the scanner catalogue",
+                scanner.engine_span or scanner.span,
+                did_you_mean(scanner.engine, CATALOGUE)
+                or f"known engines: {', '.join(sorted(CATALOGUE))}; or spell it out with run",
+            )
         elif not scanner.engine and not scanner.run:
-            yield error("scanner-config", f"command scanner '{scanner.name}' says neither "
-                        "engine nor run", scanner.span, "add: engine clamscan, or run \"cmd {dir}\"")
+            yield error(
+                "scanner-config",
+                f"command scanner '{scanner.name}' says neither engine nor run",
+                scanner.span,
+                'add: engine clamscan, or run "cmd {dir}"',
+            )
         elif scanner.run and not scanner.engine and not scanner.infected_codes:
-            yield error("scanner-config", f"command scanner '{scanner.name}' does not say which "
-                        "exit codes mean infected", scanner.span, "add: clean 0 infected 1")
+            yield error(
+                "scanner-config",
+                f"command scanner '{scanner.name}' does not say which exit codes mean infected",
+                scanner.span,
+                "add: clean 0 infected 1",
+            )
 
 
 @check("timeout-budget")
@@ -262,11 +367,17 @@ def timeout_budget(model: PolicyModel) -> Iterator[Diagnostic]:
     limit = parse_duration(budget.value)
     for profile in model.profiles.values():
         for scan in profile.scans:
-            total = sum(scanner_timeout(model.scanners[n]) for n, _ in scan.engines if n in model.scanners)
+            total = sum(
+                scanner_timeout(model.scanners[n]) for n, _ in scan.engines if n in model.scanners
+            )
             if scan.mode != "parallel" and total > limit:
-                yield warning("timeout-budget", f"these engines may take {total:g}s together, over "
-                              f"the policy's budget of {limit:g}s", scan.span,
-                              "lower their timeouts, raise the budget, or scan in parallel")
+                yield warning(
+                    "timeout-budget",
+                    f"these engines may take {total:g}s together, over "
+                    f"the policy's budget of {limit:g}s",
+                    scan.span,
+                    "lower their timeouts, raise the budget, or scan in parallel",
+                )
 
 
 def scanner_timeout(scanner: ast.ScannerDecl) -> float:
@@ -279,60 +390,101 @@ DEFAULT_SCANNER_TIMEOUT = 60.0
 
 # ---- profiles and actions ----
 
+
 @check("default-profile")
 def default_profile(model: PolicyModel) -> Iterator[Diagnostic]:
     defaults = [p for p in model.profiles.values() if p.is_default]
     if not model.profiles:
         first = next((s for s in model.languages), None)
         span = first.span if first else Span(model.main_file, 1, 1, 1, 2)
-        yield error("no-profile", "the policy declares no profile", span,
-                    "add: profile standard default { ... }")
+        yield error(
+            "no-profile",
+            "the policy declares no profile",
+            span,
+            "add: profile standard default { ... }",
+        )
     elif len(defaults) > 1:
-        yield error("several-defaults", "more than one profile is marked default",
-                    defaults[1].span, f"'{defaults[0].name}' is already the default")
+        yield error(
+            "several-defaults",
+            "more than one profile is marked default",
+            defaults[1].span,
+            f"'{defaults[0].name}' is already the default",
+        )
     elif not defaults and len(model.profiles) > 1:
         profile = next(iter(model.profiles.values()))
-        yield error("no-default-profile", "several profiles and none is the default",
-                    profile.span, f"mark one: profile {profile.name} default {{ ... }}")
+        yield error(
+            "no-default-profile",
+            "several profiles and none is the default",
+            profile.span,
+            f"mark one: profile {profile.name} default {{ ... }}",
+        )
 
 
 @check("missing-action")
 def missing_actions(model: PolicyModel) -> Iterator[Diagnostic]:
     for profile in model.profiles.values():
         if profile.criteria and not model.actions_for(profile, "badmail"):
-            yield error("missing-action", f"profile '{profile.name}' has badmail rules but no "
-                        "'on badmail' block", profile.span, 'add: on badmail { keep "quarantine/badmail" }')
+            yield error(
+                "missing-action",
+                f"profile '{profile.name}' has badmail rules but no 'on badmail' block",
+                profile.span,
+                'add: on badmail { keep "quarantine/badmail" }',
+            )
         if profile.scans and not model.actions_for(profile, "virus"):
-            yield error("missing-action", f"profile '{profile.name}' scans but has no 'on virus' "
-                        "block", profile.span, 'add: on virus { keep "quarantine/virus" }')
+            yield error(
+                "missing-action",
+                f"profile '{profile.name}' scans but has no 'on virus' block",
+                profile.span,
+                'add: on virus { keep "quarantine/virus" }',
+            )
 
 
 @check("message-lost")
 def message_lost(model: PolicyModel) -> Iterator[Diagnostic]:
-    blocks = [*model.default_actions.values(), *(b for p in model.profiles.values() for b in p.on_blocks)]
+    blocks = [
+        *model.default_actions.values(),
+        *(b for p in model.profiles.values() for b in p.on_blocks),
+    ]
     for block in blocks:
         kinds = {a.kind for a in block.actions}
         if not kinds & KEEPS_THE_MESSAGE:
-            yield error("message-lost", f"'on {block.outcome}' neither keeps, forwards, delivers, "
-                        "defers nor bounces the message: it would be lost", block.span,
-                        "add deliver, keep \"DIR\", forward \"ADDRESS\", defer or bounce")
+            yield error(
+                "message-lost",
+                f"'on {block.outcome}' neither keeps, forwards, delivers, "
+                "defers nor bounces the message: it would be lost",
+                block.span,
+                'add deliver, keep "DIR", forward "ADDRESS", defer or bounce',
+            )
         if "defer" in kinds and len(kinds & KEEPS_THE_MESSAGE) > 1:
-            yield error("conflicting-actions", f"'on {block.outcome}' defers and also acts on the "
-                        "message", block.span, "a deferred message is retried later: drop the other actions")
+            yield error(
+                "conflicting-actions",
+                f"'on {block.outcome}' defers and also acts on the message",
+                block.span,
+                "a deferred message is retried later: drop the other actions",
+            )
         if "bounce" in kinds and "deliver" in kinds:
-            yield error("conflicting-actions", f"'on {block.outcome}' both bounces and delivers",
-                        block.span, "choose one")
+            yield error(
+                "conflicting-actions",
+                f"'on {block.outcome}' both bounces and delivers",
+                block.span,
+                "choose one",
+            )
 
 
 # ---- warnings ----
+
 
 @check("shadowed-rule")
 def shadowed_rules(model: PolicyModel) -> Iterator[Diagnostic]:
     for profile in model.profiles.values():
         for shadowed, by in shadowed_criteria(profile.criteria, model.lists):
-            yield warning("shadowed-rule", f"badmail rule '{shadowed.name}' can never decide: "
-                          f"'{by.name}' matches whenever it does and is tested first",
-                          shadowed.span, f"remove it, or narrow '{by.name}' ({by.span})")
+            yield warning(
+                "shadowed-rule",
+                f"badmail rule '{shadowed.name}' can never decide: "
+                f"'{by.name}' matches whenever it does and is tested first",
+                shadowed.span,
+                f"remove it, or narrow '{by.name}' ({by.span})",
+            )
 
 
 @check("unused-scanner")
@@ -340,8 +492,12 @@ def unused_scanners(model: PolicyModel) -> Iterator[Diagnostic]:
     used = {name for p in model.profiles.values() for s in p.scans for name, _ in s.engines}
     for scanner in model.scanners.values():
         if scanner.name not in used:
-            yield warning("unused-scanner", f"scanner '{scanner.name}' is never used", scanner.span,
-                          f"add it to a profile: scan {scanner.name}")
+            yield warning(
+                "unused-scanner",
+                f"scanner '{scanner.name}' is never used",
+                scanner.span,
+                f"add it to a profile: scan {scanner.name}",
+            )
 
 
 @check("unused-profile")
@@ -350,18 +506,29 @@ def unused_profiles(model: PolicyModel) -> Iterator[Diagnostic]:
     default = model.default_profile()
     for profile in model.profiles.values():
         if profile.name not in used and profile is not default:
-            yield warning("unused-profile", f"profile '{profile.name}' is used by no domain",
-                          profile.span, f'map a domain to it: domain "example.org" uses {profile.name}')
+            yield warning(
+                "unused-profile",
+                f"profile '{profile.name}' is used by no domain",
+                profile.span,
+                f'map a domain to it: domain "example.org" uses {profile.name}',
+            )
 
 
 @check("unused-list")
 def unused_lists(model: PolicyModel) -> Iterator[Diagnostic]:
-    used = {n.value.name for n in _conditions(model)
-            if isinstance(n, ast.TextTest) and isinstance(n.value, ast.ListRef)}
+    used = {
+        n.value.name
+        for n in _conditions(model)
+        if isinstance(n, ast.TextTest) and isinstance(n.value, ast.ListRef)
+    }
     for declared in model.lists.values():
         if declared.name not in used:
-            yield warning("unused-list", f"list '{declared.name}' is never used", declared.span,
-                          f"use it in a rule (... matches list {declared.name}) or remove it")
+            yield warning(
+                "unused-list",
+                f"list '{declared.name}' is never used",
+                declared.span,
+                f"use it in a rule (... matches list {declared.name}) or remove it",
+            )
 
 
 @check("sender-notice-without-nullsender-guard")
@@ -369,14 +536,19 @@ def sender_notices(model: PolicyModel) -> Iterator[Diagnostic]:
     for profile in model.profiles.values():
         guards_null_sender = any(
             isinstance(n, ast.EmptyTest) and n.field.name == "sender"
-            for c in profile.criteria for n in walk(c.condition))
+            for c in profile.criteria
+            for n in walk(c.condition)
+        )
         if guards_null_sender:
             continue
         for outcome in ("virus", "badmail"):
             block = model.actions_for(profile, outcome)
             for action in block.actions if block else ():
                 if action.kind == "notify" and "sender" in action.arguments:
-                    yield warning("sender-notice-without-nullsender-guard",
-                                  f"profile '{profile.name}' notifies senders but has no null-sender "
-                                  "rule: forged senders will get notices (backscatter)", action.span,
-                                  "add: badmail nullsender when sender is empty")
+                    yield warning(
+                        "sender-notice-without-nullsender-guard",
+                        f"profile '{profile.name}' notifies senders but has no null-sender "
+                        "rule: forged senders will get notices (backscatter)",
+                        action.span,
+                        "add: badmail nullsender when sender is empty",
+                    )

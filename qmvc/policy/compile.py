@@ -23,8 +23,13 @@ from qmvc.policy.shadow import shape
 from qmvc.scanners.catalogue import catalogue_spec
 from qmvc.scanners.spec import ClamdAddress, ClamdSpec, CommandSpec, ScannerSpec, Timeout
 
-ALWAYS_CASELESS = {"sender", "recipient", "attachment.name", "attachment.type",
-                   "attachment.declared_type"}
+ALWAYS_CASELESS = {
+    "sender",
+    "recipient",
+    "attachment.name",
+    "attachment.type",
+    "attachment.declared_type",
+}
 OUTCOME_NAMES = {"failure": "scanner-failure"}
 BUILTIN_ACTIONS = {
     "clean": (Action("deliver"),),
@@ -75,18 +80,23 @@ class _Compiler:
     def profile(self, profile: ast.ProfileDecl) -> tree.ProfileTree:
         criteria = tuple(
             tree.CriterionNode(c.name, self.test(c.condition), c.span, condition_cost(c.condition))
-            for c in evaluation_order(profile.criteria))
+            for c in evaluation_order(profile.criteria)
+        )
         scan = profile.scans[0] if profile.scans else None
         engines = tuple(name for s in profile.scans for name, _ in s.engines)
-        scan_node = tree.ScanNode(engines, scan.unless_badmail, scan.mode, scan.span) if scan else None
-        actions = dict(BUILTIN_ACTIONS)
+        scan_node = (
+            tree.ScanNode(engines, scan.unless_badmail, scan.mode, scan.span) if scan else None
+        )
+        actions: dict[str, tuple[Action, ...]] = dict(BUILTIN_ACTIONS)
         for outcome in ("virus", "badmail", "clean", "failure", "too-large"):
             block = self.model.actions_for(profile, outcome)
             if block:
                 actions[OUTCOME_NAMES.get(outcome, outcome)] = tuple(
-                    Action(a.kind, a.arguments, a.span) for a in block.actions)
-        return tree.ProfileTree(profile.name, profile.span, criteria, scan_node,
-                                tuple(sorted(actions.items())))
+                    Action(a.kind, a.arguments, a.span) for a in block.actions
+                )
+        return tree.ProfileTree(
+            profile.name, profile.span, criteria, scan_node, tuple(sorted(actions.items()))
+        )
 
     def test(self, condition: ast.Condition) -> tree.Test:
         """One compiled node per distinct test: rules that test the same thing share it."""
@@ -102,18 +112,27 @@ class _Compiler:
             case ast.TextTest():
                 return self._text_match(condition, description, cost)
             case ast.EmptyTest():
-                return tree.IsEmpty(condition.field.name, condition.field.header, description,
-                                    condition.span, cost)
+                return tree.IsEmpty(
+                    condition.field.name, condition.field.header, description, condition.span, cost
+                )
             case ast.SizeTest():
-                return tree.SizeCompare(condition.field.name, condition.field.quantifier,
-                                        condition.comparator, condition.size_bytes, description,
-                                        condition.span, cost)
+                return tree.SizeCompare(
+                    condition.field.name,
+                    condition.field.quantifier,
+                    condition.comparator,
+                    condition.size_bytes,
+                    description,
+                    condition.span,
+                    cost,
+                )
             case ast.AnyAttachment():
                 return tree.HasAttachment(description, condition.span)
             case ast.HasDefects():
                 return tree.HasDefects(description, condition.span)
             case ast.Not():
-                return tree.Negation(self.test(condition.operand), description, condition.span, cost)
+                return tree.Negation(
+                    self.test(condition.operand), description, condition.span, cost
+                )
             case ast.And():
                 return tree.AllOf(self._operands(condition), description, condition.span, cost)
             case ast.Or():
@@ -126,12 +145,23 @@ class _Compiler:
 
     def _text_match(self, test: ast.TextTest, description: str, cost: tree.Cost) -> tree.TextMatch:
         value = test.value
-        values = self.model.lists[value.name].patterns if isinstance(value, ast.ListRef) else (value,)
+        values = (
+            self.model.lists[value.name].patterns if isinstance(value, ast.ListRef) else (value,)
+        )
         items = tuple(tree.PatternItem(_label(v), _item_regex(test.operator, v)) for v in values)
         combined = "|".join(f"(?:{item.regex})" for item in items) or "(?!)"
         ignore_case = test.nocase or test.field.name in ALWAYS_CASELESS
-        return tree.TextMatch(test.field.name, test.field.header, test.field.quantifier, combined,
-                              ignore_case, items, description, test.span, cost)
+        return tree.TextMatch(
+            test.field.name,
+            test.field.header,
+            test.field.quantifier,
+            combined,
+            ignore_case,
+            items,
+            description,
+            test.span,
+            cost,
+        )
 
 
 def _label(value: ast.Text | ast.Regex) -> str:
@@ -153,14 +183,15 @@ def describe(condition: ast.Condition) -> str:
     match condition:
         case ast.TextTest():
             value = condition.value
-            shown = (f"list {value.name}" if isinstance(value, ast.ListRef)
-                     else _label(value))
+            shown = f"list {value.name}" if isinstance(value, ast.ListRef) else _label(value)
             nocase = " nocase" if condition.nocase else ""
             return f"{_describe_field(condition.field)} {condition.operator} {shown}{nocase}"
         case ast.EmptyTest():
             return f"{_describe_field(condition.field)} is empty"
         case ast.SizeTest():
-            return f"{_describe_field(condition.field)} {condition.comparator} {condition.size_bytes}B"
+            return (
+                f"{_describe_field(condition.field)} {condition.comparator} {condition.size_bytes}B"
+            )
         case ast.AnyAttachment():
             return "any attachment"
         case ast.HasDefects():
@@ -188,22 +219,36 @@ def _describe_field(field: ast.Field) -> str:
 
 def scanner_spec(scanner: ast.ScannerDecl) -> ScannerSpec:
     duration = scanner.timeout
-    timeout = (Timeout(duration.seconds, duration.per_mb_seconds) if duration
-               else Timeout(DEFAULT_SCANNER_TIMEOUT))
+    timeout = (
+        Timeout(duration.seconds, duration.per_mb_seconds)
+        if duration
+        else Timeout(DEFAULT_SCANNER_TIMEOUT)
+    )
     update = tuple(shlex.split(scanner.update)) if scanner.update else None
     if scanner.kind == "clamd":
         addresses = tuple(
-            ClamdAddress(socket_path=a.target) if a.kind == "socket"
+            ClamdAddress(socket_path=a.target)
+            if a.kind == "socket"
             else ClamdAddress(host=a.target.rsplit(":", 1)[0], port=int(a.target.rsplit(":", 1)[1]))
-            for a in scanner.addresses)
+            for a in scanner.addresses
+        )
         spec: ScannerSpec = ClamdSpec(scanner.name, addresses, timeout)
     elif scanner.engine:
-        spec = catalogue_spec(scanner.engine, scanner.name, timeout,
-                              tuple(shlex.split(scanner.run)) if scanner.run else None)
+        spec = catalogue_spec(
+            scanner.engine,
+            scanner.name,
+            timeout,
+            tuple(shlex.split(scanner.run)) if scanner.run else None,
+        )
     else:
-        spec = CommandSpec(scanner.name, tuple(shlex.split(scanner.run)),
-                           frozenset(scanner.clean_codes or (0,)), frozenset(scanner.infected_codes),
-                           _pattern_source(scanner.virus_pattern), timeout)
+        spec = CommandSpec(
+            scanner.name,
+            tuple(shlex.split(scanner.run)),
+            frozenset(scanner.clean_codes or (0,)),
+            frozenset(scanner.infected_codes),
+            _pattern_source(scanner.virus_pattern),
+            timeout,
+        )
     if scanner.kind == "command" and scanner.engine:
         spec = _with_codes(spec, scanner)  # type: ignore[arg-type]
     if update is not None:
@@ -233,4 +278,3 @@ def _pattern_source(pattern: ast.Text | ast.Regex | None) -> str:
     if isinstance(pattern, ast.Text):
         return pattern.text
     return f"(?{pattern.flags}){pattern.pattern}" if pattern.flags else pattern.pattern
-

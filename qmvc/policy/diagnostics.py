@@ -41,8 +41,9 @@ class Diagnostic:
 class PolicyError(Exception):
     """The one error a policy stage raises: the diagnostics that stopped it."""
 
-    def __init__(self, diagnostics: Sequence[Diagnostic],
-                 sources: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, diagnostics: Sequence[Diagnostic], sources: Mapping[str, str] | None = None
+    ) -> None:
         self.diagnostics = list(diagnostics)
         self.sources = dict(sources or {})
         first = self.diagnostics[0] if self.diagnostics else None
@@ -81,15 +82,17 @@ def render_text(diagnostic: Diagnostic, sources: Mapping[str, str]) -> str:
 def _excerpt(source_line: str, span: Span, window: int = 100) -> list[str]:
     """The source line (a window of it around the fault when long) and a caret line under it."""
     start = max(0, span.column - 1 - window // 2) if len(source_line) > window else 0
-    shown = source_line[start:start + window]
+    shown = source_line[start : start + window]
     prefix, suffix = ("..." if start else ""), ("..." if start + window < len(source_line) else "")
     shown = "".join(ch if ch.isprintable() else " " for ch in shown)
     caret_at = span.column - 1 - start
     width = span.end_column - span.column if span.end_line == span.line else 1
     width = max(1, min(width, len(shown) - caret_at + 1))
     gutter = f"{span.line:>4} | "
-    return [gutter + prefix + shown + suffix,
-            " " * (len(gutter) - 2) + "| " + " " * (len(prefix) + caret_at) + "^" * width]
+    return [
+        gutter + prefix + shown + suffix,
+        " " * (len(gutter) - 2) + "| " + " " * (len(prefix) + caret_at) + "^" * width,
+    ]
 
 
 def summary_counts(diagnostics: Sequence[Diagnostic]) -> tuple[int, int]:

@@ -88,14 +88,18 @@ def _terminal_keywords(name: str) -> tuple[str, ...]:
     alternation = re.fullmatch(r"\(\?:(.*)\)", pattern.value)
     if not alternation:
         return ()
-    words = [re.sub(r"\[[^]]*\]\+", " ", a).replace("\\-", "-")  # unless[ \t]+badmail
-             for a in alternation.group(1).split("|")]
+    words = [
+        re.sub(r"\[[^]]*\]\+", " ", a).replace("\\-", "-")  # unless[ \t]+badmail
+        for a in alternation.group(1).split("|")
+    ]
     return tuple(w for w in words if re.fullmatch(r"[a-z][a-z -]*", w))
 
 
 def _hint_for_word(word: str, expected: set[str]) -> str:
     """Did-you-mean among the keywords allowed here, else what is allowed here."""
-    allowed = {part for name in expected for k in _terminal_keywords(name) for part in (k, *k.split())}
+    allowed = {
+        part for name in expected for k in _terminal_keywords(name) for part in (k, *k.split())
+    }
     return did_you_mean(word, allowed - {word}) or f"expected {_describe_expected(expected)}"
 
 
@@ -108,22 +112,39 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, filename: str) -> Diagno
         span = Span(filename, last_line, last_col, last_line, last_col + 1)
         return error("unexpected-end", "the file ends too early", span, f"expected {expected}")
     if isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        position = exc.pos_in_stream or 0
+        char = text[position] if position < len(text) else ""
         span = Span(filename, line, column, line, column + 1)
         if char == '"':
-            return error("unterminated-string", "this string has no closing quote", span,
-                         'close it with " on the same line')
+            return error(
+                "unterminated-string",
+                "this string has no closing quote",
+                span,
+                'close it with " on the same line',
+            )
         if char == "/":
-            return error("unterminated-regex", "this regular expression has no closing /", span,
-                         "write /pattern/ on one line, with / inside escaped as \\/")
-        word = _word_at(text, exc.pos_in_stream)
+            return error(
+                "unterminated-regex",
+                "this regular expression has no closing /",
+                span,
+                "write /pattern/ on one line, with / inside escaped as \\/",
+            )
+        word = _word_at(text, position)
         if word:
             span = Span(filename, line, column, line, column + len(word))
-            return error("unexpected-word", f"'{word}' is not expected here", span,
-                         _hint_for_word(word, set(exc.allowed or ())))
+            return error(
+                "unexpected-word",
+                f"'{word}' is not expected here",
+                span,
+                _hint_for_word(word, set(exc.allowed or ())),
+            )
         shown = repr(char) if char else "end of input"
-        return error("unexpected-character", f"unexpected character {shown}", span,
-                     CHARACTER_HINTS.get(char) or f"expected {_describe_expected(exc.allowed or set())}")
+        return error(
+            "unexpected-character",
+            f"unexpected character {shown}",
+            span,
+            CHARACTER_HINTS.get(char) or f"expected {_describe_expected(exc.allowed or set())}",
+        )
     token: Token = exc.token  # type: ignore[attr-defined]
     value = str(token)
     expected_names = set(exc.expected)  # type: ignore[attr-defined]
@@ -137,10 +158,17 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, filename: str) -> Diagno
         written = re.compile(r"[\w.]+").match(text, token.start_pos or 0)
         shown = written.group(0) if written else value
         span = Span(filename, line, column, line, column + len(shown))
-        return error("bad-duration", f"'{shown}' is not a duration", span,
-                     "write a number and a unit: ms, s, m or h, such as 30s or 2m")
-    hint = (_hint_for_word(value, expected_names) if re.fullmatch(r"[A-Za-z_-]+", value)
-            else f"expected {expected}")
+        return error(
+            "bad-duration",
+            f"'{shown}' is not a duration",
+            span,
+            "write a number and a unit: ms, s, m or h, such as 30s or 2m",
+        )
+    hint = (
+        _hint_for_word(value, expected_names)
+        if re.fullmatch(r"[A-Za-z_-]+", value)
+        else f"expected {expected}"
+    )
     return error("unexpected-token", f"'{_clip(value)}' is not expected here", span, hint)
 
 
@@ -159,8 +187,16 @@ def _unquote(token: Token | str) -> str:
 
 
 DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3,
-              "gb": 1024**3}
+SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1024,
+    "m": 1024**2,
+    "mb": 1024**2,
+    "g": 1024**3,
+    "gb": 1024**3,
+}
 
 
 def parse_duration(text: str) -> float:
@@ -174,7 +210,7 @@ def parse_size(text: str) -> int:
 
 
 @v_args(meta=True)
-class _AstBuilder(Transformer_NonRecursive):
+class _AstBuilder(Transformer_NonRecursive[Token, list[ast.Statement]]):
     """Builds frozen AST nodes. Non-recursive, so 1,000 nested `not`s cannot blow the stack."""
 
     def __init__(self, filename: str) -> None:
@@ -190,9 +226,13 @@ class _AstBuilder(Transformer_NonRecursive):
         return Span(self.filename, meta.line, meta.column, meta.end_line, meta.end_column)
 
     def _token_span(self, token: Token) -> Span:
-        return Span(self.filename, token.line or 1, token.column or 1,
-                    token.end_line or token.line or 1,
-                    token.end_column or (token.column or 1) + len(token))
+        return Span(
+            self.filename,
+            token.line or 1,
+            token.column or 1,
+            token.end_line or token.line or 1,
+            token.end_column or (token.column or 1) + len(token),
+        )
 
     def _depth_checked(self, node: Any) -> Any:
         self._check_nesting(node.depth, node.span)
@@ -253,13 +293,23 @@ class _AstBuilder(Transformer_NonRecursive):
                 fields[option_name] = option_value
         if "engine" in fields:
             fields["engine"], fields["engine_span"] = fields["engine"]
-        return ast.ScannerDecl(str(name), str(kind), self._span(meta),  # type: ignore[arg-type]
-                               addresses=tuple(addresses), **fields)
+        return ast.ScannerDecl(
+            str(name),
+            str(kind),  # type: ignore[arg-type]
+            self._span(meta),
+            addresses=tuple(addresses),
+            **fields,
+        )
 
     def address(self, meta: Any, children: list[Any]) -> tuple[str, list[ast.Address]]:
         kind = str(children[0])
-        return "address", [ast.Address(kind, _unquote(t), self._token_span(t))  # type: ignore[arg-type]
-                           for t in children[1:]]
+        return (
+            "address",
+            [
+                ast.Address(kind, _unquote(t), self._token_span(t))  # type: ignore[arg-type]
+                for t in children[1:]
+            ],
+        )
 
     def engine(self, meta: Any, children: list[Any]) -> tuple[str, tuple[str, Span]]:
         return "engine", (str(children[0]), self._token_span(children[0]))
@@ -288,11 +338,13 @@ class _AstBuilder(Transformer_NonRecursive):
         if is_default:
             items = items[1:]
         return ast.ProfileDecl(
-            str(name), is_default,
+            str(name),
+            is_default,
             tuple(i for i in items if isinstance(i, ast.Criterion)),
             tuple(i for i in items if isinstance(i, ast.ScanDecl)),
             tuple(i for i in items if isinstance(i, ast.OnBlock)),
-            self._span(meta))
+            self._span(meta),
+        )
 
     def criterion(self, meta: Any, children: list[Any]) -> ast.Criterion:
         return ast.Criterion(str(children[0]), children[1], self._span(meta))
@@ -301,15 +353,21 @@ class _AstBuilder(Transformer_NonRecursive):
         engines = tuple((str(t), self._token_span(t)) for t in children if t.type == "NAME")
         modifiers = [" ".join(str(t).split()) for t in children if t.type == "SCAN_MODIFIER"]
         mode = next((m for m in reversed(modifiers) if m in ("first", "all", "parallel")), "first")
-        return ast.ScanDecl(engines, "unless badmail" in modifiers, mode,  # type: ignore[arg-type]
-                            self._span(meta))
+        return ast.ScanDecl(
+            engines,
+            "unless badmail" in modifiers,
+            mode,  # type: ignore[arg-type]
+            self._span(meta),
+        )
 
     def on_block(self, meta: Any, children: list[Any]) -> ast.OnBlock:
         outcome, *actions = children
         built = tuple(
             ast.ActionDecl(str(a), (), self._token_span(a))  # type: ignore[arg-type]
-            if isinstance(a, Token) else a
-            for a in actions)
+            if isinstance(a, Token)
+            else a
+            for a in actions
+        )
         return ast.OnBlock(str(outcome), built, self._span(meta))  # type: ignore[arg-type]
 
     def keep(self, meta: Any, children: list[Any]) -> ast.ActionDecl:
@@ -322,14 +380,21 @@ class _AstBuilder(Transformer_NonRecursive):
         return self._action("notify", meta, children, str)
 
     def _action(self, kind: str, meta: Any, children: list[Any], convert: Any) -> ast.ActionDecl:
-        return ast.ActionDecl(kind, tuple(convert(c) for c in children),  # type: ignore[arg-type]
-                              self._span(meta), tuple(self._token_span(c) for c in children))
+        return ast.ActionDecl(
+            kind,  # type: ignore[arg-type]
+            tuple(convert(c) for c in children),
+            self._span(meta),
+            tuple(self._token_span(c) for c in children),
+        )
 
     def domain(self, meta: Any, children: list[Any]) -> ast.DomainDecl:
         *patterns, profile = children
         return ast.DomainDecl(
             tuple((_unquote(p).lower(), self._token_span(p)) for p in patterns),
-            str(profile), self._token_span(profile), self._span(meta))
+            str(profile),
+            self._token_span(profile),
+            self._span(meta),
+        )
 
     # -- conditions --
     def or_test(self, meta: Any, children: list[Any]) -> ast.Or:
@@ -405,7 +470,7 @@ class _AstBuilder(Transformer_NonRecursive):
         raw = str(children[0])
         closing = raw.rfind("/")
         # `\/` stays as written: re reads it as "/", and error offsets stay source offsets
-        return ast.Regex(raw[1:closing], raw[closing + 1:], self._span(meta))
+        return ast.Regex(raw[1:closing], raw[closing + 1 :], self._span(meta))
 
 
 def _depth(node: Any) -> int:

@@ -20,10 +20,20 @@ def shape(condition: ast.Condition) -> Any:
     match condition:
         case ast.TextTest():
             value = condition.value
-            value_key = (type(value).__name__, getattr(value, "text", ""),
-                         getattr(value, "pattern", ""), getattr(value, "flags", ""),
-                         getattr(value, "name", ""))
-            return ("text", _field(condition.field), condition.operator, value_key, condition.nocase)
+            value_key = (
+                type(value).__name__,
+                getattr(value, "text", ""),
+                getattr(value, "pattern", ""),
+                getattr(value, "flags", ""),
+                getattr(value, "name", ""),
+            )
+            return (
+                "text",
+                _field(condition.field),
+                condition.operator,
+                value_key,
+                condition.nocase,
+            )
         case ast.EmptyTest():
             return ("empty", _field(condition.field))
         case ast.SizeTest():
@@ -72,15 +82,22 @@ def _within_list(a: ast.Condition, b: ast.Condition, lists: Lists) -> bool:
         return False
     same_test = (_field(a.field), a.operator, a.nocase) == (_field(b.field), b.operator, b.nocase)
     declared = lists.get(b.value.name)
-    return same_test and declared is not None and any(
-        shape(ast.TextTest(a.field, a.operator, p, a.nocase, a.span)) == shape(a)
-        for p in declared.patterns)
+    return (
+        same_test
+        and declared is not None
+        and any(
+            shape(ast.TextTest(a.field, a.operator, p, a.nocase, a.span)) == shape(a)
+            for p in declared.patterns
+        )
+    )
 
 
 def _needs_an_attachment(condition: ast.Condition) -> bool:
-    return (isinstance(condition, ast.TextTest | ast.SizeTest)
-            and condition.field.name.startswith("attachment.")
-            and condition.field.quantifier == "any")
+    return (
+        isinstance(condition, ast.TextTest | ast.SizeTest)
+        and condition.field.name.startswith("attachment.")
+        and condition.field.quantifier == "any"
+    )
 
 
 def shadowed_criteria(

@@ -36,10 +36,16 @@ class _Loader:
         identity = os.path.realpath(path)
         chain_identities = [os.path.realpath(link) for link in chain]
         if identity in chain_identities:
-            cycle = " → ".join((*chain[chain_identities.index(identity):], name))
+            cycle = " → ".join((*chain[chain_identities.index(identity) :], name))
             span = included_at or Span(name, 1, 1, 1, 2)
-            self.diagnostics.append(error("include-cycle", f"include cycle: {cycle}", span,
-                                          "remove one of these include lines"))
+            self.diagnostics.append(
+                error(
+                    "include-cycle",
+                    f"include cycle: {cycle}",
+                    span,
+                    "remove one of these include lines",
+                )
+            )
             return
         if any(os.path.realpath(f.path) == identity for f in self.files):
             return  # included twice without a cycle (a diamond): read once
@@ -51,7 +57,7 @@ class _Loader:
         except PolicyError as exc:
             self.diagnostics.extend(exc.diagnostics)
             return
-        statements = []
+        statements: list[ast.Statement] = []
         for statement in parsed.statements:
             if isinstance(statement, ast.Include):
                 self.load(path.parent / statement.path, (*chain, name), statement.span)
@@ -69,29 +75,50 @@ class _Loader:
                 data = handle.read(MAX_POLICY_BYTES + 1)
         except OSError as exc:
             code = "include-missing" if included_at else "unreadable-file"
-            self.diagnostics.append(error(code, f"cannot read {path}: {exc.strerror or exc}",
-                                          where, "check the path and its permissions"))
+            self.diagnostics.append(
+                error(
+                    code,
+                    f"cannot read {path}: {exc.strerror or exc}",
+                    where,
+                    "check the path and its permissions",
+                )
+            )
             return None
         self.dependencies.append(str(path))
         name = str(path)
         if len(data) > MAX_POLICY_BYTES:
-            self.diagnostics.append(error(
-                "file-too-large", f"{path} is larger than {MAX_POLICY_BYTES // 1048576} MiB",
-                Span(name, 1, 1, 1, 2), "a policy is text written by a person; is this the right file?"))
+            self.diagnostics.append(
+                error(
+                    "file-too-large",
+                    f"{path} is larger than {MAX_POLICY_BYTES // 1048576} MiB",
+                    Span(name, 1, 1, 1, 2),
+                    "a policy is text written by a person; is this the right file?",
+                )
+            )
             return None
         if b"\x00" in data:
             line, column = _position(data, data.index(b"\x00"))
-            self.diagnostics.append(error("binary-file", f"{path} holds a NUL byte: it is not text",
-                                          Span(name, line, column, line, column + 1),
-                                          "a policy is UTF-8 text"))
+            self.diagnostics.append(
+                error(
+                    "binary-file",
+                    f"{path} holds a NUL byte: it is not text",
+                    Span(name, line, column, line, column + 1),
+                    "a policy is UTF-8 text",
+                )
+            )
             return None
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             line, column = _position(data, exc.start)
-            self.diagnostics.append(error("invalid-encoding", "this byte is not valid UTF-8",
-                                          Span(name, line, column, line, column + 1),
-                                          "save the file as UTF-8"))
+            self.diagnostics.append(
+                error(
+                    "invalid-encoding",
+                    "this byte is not valid UTF-8",
+                    Span(name, line, column, line, column + 1),
+                    "save the file as UTF-8",
+                )
+            )
             return None
         self.sources[name] = text
         return text
@@ -111,7 +138,7 @@ class _Loader:
             span = Span(str(path), number, column, number, column + len(line))
             closing = line.rfind("/")
             if line.startswith("/") and closing > 0:
-                patterns.append(ast.Regex(line[1:closing], line[closing + 1:], span))
+                patterns.append(ast.Regex(line[1:closing], line[closing + 1 :], span))
             else:
                 patterns.append(ast.Text(line, span))
         return replace(declaration, patterns=tuple(patterns))
