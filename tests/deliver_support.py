@@ -14,10 +14,13 @@ import string
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
+
+import pytest
 
 from qmvc.logs.line import LogRecord, parse_line
 
@@ -225,3 +228,36 @@ def terminate(process: subprocess.Popen[bytes]) -> tuple[int, str]:
         process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=DELIVERY_TIMEOUT_SECONDS)
     return process.returncode, stderr.decode("utf-8", "replace")
+
+
+@contextmanager
+def mounted_tmpfs(mount_point: Path, options: str) -> Iterator[Path]:
+    """A tmpfs with `options` (size=16k, ro, ...) at mount_point; writes there really fail.
+
+    Needs root (CI runs as root); the mount is removed on leaving the block."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount_point.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
+                   check=True)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+def wait_until_stdin_read(process: subprocess.Popen[bytes], size: int,
+                          timeout: float = 30.0) -> bool:
+    """Poll /proc until the delivery has read all `size` bytes of its stdin file (so it is
+    parsing now); True if it did before ending."""
+    deadline = time.monotonic() + timeout
+    fdinfo = Path(f"/proc/{process.pid}/fdinfo/0")
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            position = int(fdinfo.read_text().split("\n", 1)[0].split()[1])
+        except (OSError, IndexError, ValueError):
+            position = -1
+        if position >= size:
+            return True
+        time.sleep(0.0005)
+    return False
