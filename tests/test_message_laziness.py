@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from qmvc.message import Envelope, MessageFacts, mime
+from qmvc.message.facts import HEADERS_ALONE_ABOVE
 from tests.corpus import make_corpus
 
 SAMPLE = (Path(make_corpus.__file__).parent / "sample-exe-attachment.eml").read_bytes()
@@ -49,11 +50,21 @@ def test_envelope_and_size_do_not_parse(analyses: list[bytes]) -> None:
     assert analyses == []
 
 
-def test_headers_are_read_without_analysing_the_body(analyses: list[bytes]) -> None:
-    facts = MessageFacts(SAMPLE, ENVELOPE)
+def test_headers_of_a_large_message_are_read_without_analysing_the_body(
+    analyses: list[bytes],
+) -> None:
+    large = SAMPLE + b"x" * HEADERS_ALONE_ABOVE
+    facts = MessageFacts(large, ENVELOPE)
     assert facts.subject.startswith("Rechnung")
     assert facts.header("from")
     assert analyses == []
+
+
+def test_headers_of_a_small_message_come_from_the_one_analysis(analyses: list[bytes]) -> None:
+    facts = MessageFacts(SAMPLE, ENVELOPE)
+    assert facts.subject.startswith("Rechnung")
+    assert facts.body_text.startswith("Dear customer")
+    assert len(analyses) == 1
 
 
 def test_every_body_fact_shares_one_analysis(analyses: list[bytes]) -> None:

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING
 from qmvc.message.envelope import Envelope
 from qmvc.scanners.base import ScanPart
 
+HEADERS_ALONE_ABOVE = 128 * 1024
+"""Messages larger than this have their header block parsed alone for header facts."""
+
 if TYPE_CHECKING:
     from email.message import Message
 
@@ -65,8 +68,9 @@ class MessageFacts:
 
     @cached_property
     def _headers(self) -> Message:
-        """The full tree's root if it is already parsed, else the header block alone."""
-        if "_tree" in self.__dict__:
+        """The header block alone for a large message (a header rule then never reads its body);
+        a small one is parsed whole at once, since a later body rule would parse it again."""
+        if "_tree" in self.__dict__ or self.size <= HEADERS_ALONE_ABOVE:
             return self._tree.root
         from qmvc.message.mime import parse_headers
 
