@@ -110,34 +110,29 @@ def decode_header_value(value: str) -> str:
 
 
 def decode_words(text: str) -> str:
-    """Decode RFC 2047 encoded words. Adjacent words with the same charset are joined as bytes
-    before decoding, because clients split multi-byte characters across them."""
-    pieces: list[str] = []
-    run: bytearray | None = None
-    run_charset = ""
+    """Decode RFC 2047 encoded words. Blanks between two words go; adjacent words with the same
+    charset are joined as bytes before decoding, because clients split characters across them."""
+    segments: list[str | tuple[str, bytearray]] = []
     position = 0
     for match in _ENCODED_WORD.finditer(text):
-        gap = text[position : match.start()]
+        gap, position = text[position : match.start()], match.end()
         charset, encoding, encoded = match.groups()
         data = _word_bytes(encoding, encoded)
         if data is None:
-            if run is not None:
-                pieces.append(decode_bytes(bytes(run), run_charset))
-                run = None
-            pieces.append(gap + match.group(0))
-        elif run is not None and not gap.strip() and charset.lower() == run_charset:
-            run += data
-        else:
-            if run is not None:
-                pieces.append(decode_bytes(bytes(run), run_charset))
-            if run is None or gap.strip():
-                pieces.append(gap)
-            run, run_charset = bytearray(data), charset.lower()
-        position = match.end()
-    if run is not None:
-        pieces.append(decode_bytes(bytes(run), run_charset))
-    pieces.append(text[position:])
-    return "".join(pieces)
+            segments.append(gap + match.group(0))
+            continue
+        previous = segments[-1] if segments else None
+        if not isinstance(previous, tuple) or gap.strip():
+            segments.append(gap)
+        elif previous[0] == charset.lower():
+            previous[1].extend(data)
+            continue
+        segments.append((charset.lower(), bytearray(data)))
+    segments.append(text[position:])
+    return "".join(
+        segment if isinstance(segment, str) else decode_bytes(bytes(segment[1]), segment[0])
+        for segment in segments
+    )
 
 
 def _word_bytes(encoding: str, encoded: str) -> bytes | None:
