@@ -46,7 +46,7 @@ _DEFECT_TEXT: dict[type[errors.MessageDefect], str] = {
     errors.MisplacedEnvelopeHeaderDefect: "envelope 'From ' line among the headers",
     errors.MissingHeaderBodySeparatorDefect: "a header line without a colon",
     errors.MultipartInvariantViolationDefect: "declared multipart but holds no parts",
-    errors.InvalidMultipartContentTransferEncodingDefect: "multipart with a transfer encoding",
+    errors.InvalidMultipartContentTransferEncodingDefect: "multipart with a base64 or QP encoding",
 }
 
 
