@@ -8,7 +8,9 @@ is the verdict with the keys documented in the README.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +96,10 @@ def _messages(source: str, each: bool) -> Iterator[tuple[str, bytes]]:
         return
     import mailbox
 
+    if path.is_dir() and not (path / "cur").is_dir():
+        raise FileNotFoundError(errno.ENOENT, "not a Maildir (no cur/ inside)", source)
+    if not path.exists():
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), source)
     box: mailbox.Mailbox[mailbox.Message] = (
         mailbox.Maildir(path, factory=None, create=False)
         if path.is_dir()
@@ -177,4 +183,5 @@ def _print_table(verdicts: list[tuple[str, Verdict]]) -> None:
     counts: dict[str, int] = {}
     for _, verdict in verdicts:
         counts[verdict.outcome] = counts.get(verdict.outcome, 0) + 1
-    emit(f"{len(verdicts)} message(s): " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    tally = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    emit(f"{len(verdicts)} message(s)" + (f": {tally}" if tally else ""))
