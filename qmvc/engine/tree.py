@@ -32,7 +32,7 @@ class Cost(IntEnum):
     SCANNER = 5
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PatternItem:
     """One alternative of a text test, kept to name what matched (a list entry, say)."""
 
@@ -40,7 +40,7 @@ class PatternItem:
     regex: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TextMatch:
     """`field` matched against one regex (all alternatives of a list joined in one)."""
 
@@ -55,7 +55,7 @@ class TextMatch:
     cost: Cost
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class IsEmpty:
     field: str
     header: str
@@ -64,7 +64,7 @@ class IsEmpty:
     cost: Cost
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SizeCompare:
     field: str
     quantifier: Literal["any", "every"]
@@ -75,21 +75,21 @@ class SizeCompare:
     cost: Cost
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class HasAttachment:
     description: str
     span: Span
     cost: Cost = Cost.STRUCTURE
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class HasDefects:
     description: str
     span: Span
     cost: Cost = Cost.STRUCTURE
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AllOf:
     operands: tuple[Test, ...]
     description: str
@@ -97,7 +97,7 @@ class AllOf:
     cost: Cost
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AnyOf:
     operands: tuple[Test, ...]
     description: str
@@ -105,7 +105,7 @@ class AnyOf:
     cost: Cost
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Negation:
     operand: Test
     description: str
@@ -116,7 +116,7 @@ class Negation:
 Test = TextMatch | IsEmpty | SizeCompare | HasAttachment | HasDefects | AllOf | AnyOf | Negation
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CriterionNode:
     name: str
     test: Test
@@ -124,7 +124,7 @@ class CriterionNode:
     cost: Cost
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ScanNode:
     engines: tuple[str, ...]
     unless_badmail: bool
@@ -135,7 +135,7 @@ class ScanNode:
 OUTCOMES = ("clean", "badmail", "virus", "scanner-failure", "too-large")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ProfileTree:
     """One profile: criteria in evaluation order, then the scan step, then actions per outcome."""
 
@@ -149,7 +149,7 @@ class ProfileTree:
         return dict(self.actions).get(outcome, ())
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DecisionTree:
     profiles: dict[str, ProfileTree]
     exact_domains: dict[str, str]

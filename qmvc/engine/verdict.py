@@ -21,7 +21,7 @@ EXIT_BOUNCE = 100
 EXIT_DEFER = 111
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CriterionMatch:
     """A badmail criterion that matched, with the text it matched (already decoded)."""
 
@@ -30,7 +30,7 @@ class CriterionMatch:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ScannerReport:
     """One engine's part in the verdict; `reason` says why it was skipped or failed."""
 
@@ -41,7 +41,7 @@ class ScannerReport:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Action:
     """One thing `deliver` must do: kind is keep, forward, deliver, notify, defer or bounce."""
 
@@ -50,7 +50,7 @@ class Action:
     span: Span | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TraceStep:
     """One node the evaluator visited (or skipped), for `explain`."""
 
@@ -61,7 +61,7 @@ class TraceStep:
     depth: int = 0
 
 
-@dataclass(slots=True)
+@dataclass
 class Verdict:
     outcome: Outcome
     profile: str

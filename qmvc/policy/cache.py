@@ -12,22 +12,21 @@ the last good entry stays in force and the error is returned for the log.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
-import tempfile
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from qmvc import __version__
 from qmvc.engine.tree import DecisionTree
 
-CACHE_FORMAT = f"qmvc-tree-1-{__version__}"
+CACHE_FORMAT = f"qmvc-tree-2-{__version__}"
 RACY_WINDOW_NS = 2_000_000_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FileStamp:
     path: str
     size: int
@@ -35,9 +34,10 @@ class FileStamp:
     sha256: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CacheEntry:
     format: str
+    policy: str
     written_ns: int
     files: tuple[FileStamp, ...]
     tree: DecisionTree
@@ -47,21 +47,22 @@ class PolicyUnavailable(Exception):
     """No compiled policy can be had: the caller defers the message (exit 111)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class LoadedTree:
     tree: DecisionTree
     stale_reason: str = ""  # why the last good tree is used instead of the current policy
 
 
 def cache_file(policy_path: Path, cache_dir: Path) -> Path:
-    key = hashlib.sha256(str(policy_path.resolve()).encode()).hexdigest()[:20]
+    """One entry per policy path; a path needs no cryptographic hash, only a stable name."""
+    key = format(zlib.crc32(os.fsencode(os.path.abspath(policy_path))), "08x")
     return cache_dir / f"policy-{key}.pickle"
 
 
 def load_tree(policy_path: Path, cache_dir: Path) -> LoadedTree:
     """The decision tree for this policy: cached when fresh, else compiled and cached."""
     entry_path = cache_file(policy_path, cache_dir)
-    entry = _read_entry(entry_path)
+    entry = _read_entry(entry_path, os.path.abspath(policy_path))
     if entry is not None and _is_fresh(entry):
         return LoadedTree(entry.tree)
     from qmvc.policy.diagnostics import PolicyError
@@ -74,18 +75,19 @@ def load_tree(policy_path: Path, cache_dir: Path) -> LoadedTree:
         if entry is not None:
             return LoadedTree(entry.tree, reason)
         raise PolicyUnavailable(reason) from exc
-    _write_entry(entry_path, tree)
+    _write_entry(entry_path, os.path.abspath(policy_path), tree)
     return LoadedTree(tree)
 
 
-def _read_entry(entry_path: Path) -> CacheEntry | None:
-    """The cached entry, or None when missing, corrupt or from another qmvc version."""
+def _read_entry(entry_path: Path, policy: str) -> CacheEntry | None:
+    """The cached entry, or None when missing, corrupt, from another qmvc version or (a
+    name collision) for another policy."""
     try:
         with entry_path.open("rb") as handle:
             entry = pickle.load(handle)
     except Exception:  # a corrupt cache is only a missing cache
         return None
-    if not isinstance(entry, CacheEntry) or entry.format != CACHE_FORMAT:
+    if not isinstance(entry, CacheEntry) or entry.format != CACHE_FORMAT or entry.policy != policy:
         return None
     return entry
 
@@ -104,6 +106,8 @@ def _is_fresh(entry: CacheEntry) -> bool:
 
 
 def _sha256(path: str) -> str:
+    import hashlib
+
     try:
         with open(path, "rb") as handle:
             return hashlib.sha256(handle.read()).hexdigest()
@@ -111,7 +115,7 @@ def _sha256(path: str) -> str:
         return ""
 
 
-def _write_entry(entry_path: Path, tree: DecisionTree) -> None:
+def _write_entry(entry_path: Path, policy: str, tree: DecisionTree) -> None:
     """Atomic replace; a cache that cannot be written only costs speed, never the message."""
     written_ns = time.time_ns()
     stamps = []
@@ -121,7 +125,9 @@ def _write_entry(entry_path: Path, tree: DecisionTree) -> None:
         except OSError:
             return
         stamps.append(FileStamp(path, status.st_size, status.st_mtime_ns, _sha256(path)))
-    entry = CacheEntry(CACHE_FORMAT, written_ns, tuple(stamps), tree)
+    entry = CacheEntry(CACHE_FORMAT, policy, written_ns, tuple(stamps), tree)
+    import tempfile
+
     try:
         entry_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         handle, temporary = tempfile.mkstemp(dir=entry_path.parent, prefix=".policy-")

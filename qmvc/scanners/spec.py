@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Timeout:
     """A time limit that may grow with the message (`timeout 30s + 10s per MB`)."""
 
@@ -20,7 +20,7 @@ class Timeout:
         return self.base_seconds + self.per_mb_seconds * size_bytes / 1_048_576
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ClamdAddress:
     """Either a unix socket path or a TCP host and port."""
 
@@ -32,7 +32,7 @@ class ClamdAddress:
         return self.socket_path or f"{self.host}:{self.port}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ClamdSpec:
     """clamd reached at one or more addresses, tried in order on connection failure."""
 
@@ -42,7 +42,7 @@ class ClamdSpec:
     update_command: tuple[str, ...] = ("freshclam",)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CommandSpec:
     """A command-line engine: argv with `{dir}` standing for the directory of parts.
 
