@@ -41,6 +41,8 @@ def _interrupt(signum: int, frame: object) -> None:
 LOG_NAME = "qmvc.log"
 REPORT_NAME = "qmvc.rep"
 CACHE_DIR_NAME = "cache"
+PERFORMED_ACTIONS = ("keep", "forward", "notify")
+"""The actions qmvc.actions.perform carries out; a verdict without any skips its imports."""
 
 
 def main(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> int:
@@ -74,7 +76,6 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> 
 def _filter(
     raw: bytes, environ: Mapping[str, str], base_dir: Path, policy: Path
 ) -> tuple[MessageFacts, Verdict, list[str]]:
-    from qmvc.actions.perform import ActionFailed, perform
     from qmvc.engine.evaluate import evaluate
     from qmvc.engine.scanning import scanner_provider
     from qmvc.message.envelope import Envelope
@@ -91,6 +92,10 @@ def _filter(
         for r in verdict.scanners
         if r.status in ("failed", "unavailable", "too-large")
     ]
+    if not any(action.kind in PERFORMED_ACTIONS for action in verdict.actions):
+        return facts, verdict, problems  # deliver, defer, bounce: only the exit code
+    from qmvc.actions.perform import ActionFailed, perform
+
     try:
         report = perform(verdict, facts, loaded.tree, environ, base_dir)
     except ActionFailed as exc:
