@@ -18,6 +18,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from qmvc import __version__
 from qmvc.engine.tree import DecisionTree
@@ -63,7 +64,10 @@ def load_tree(policy_path: Path, cache_dir: Path) -> LoadedTree:
     """The decision tree for this policy: cached when fresh, else compiled and cached."""
     entry_path = cache_file(policy_path, cache_dir)
     entry = _read_entry(entry_path, os.path.abspath(policy_path))
-    if entry is not None and _is_fresh(entry):
+    freshness = _freshness(entry) if entry is not None else "stale"
+    if entry is not None and freshness != "stale":
+        if freshness == "hashed":
+            _restamp(entry_path, entry)
         return LoadedTree(entry.tree)
     from qmvc.policy.diagnostics import PolicyError
     from qmvc.policy.policy import Policy
@@ -92,17 +96,40 @@ def _read_entry(entry_path: Path, policy: str) -> CacheEntry | None:
     return entry
 
 
-def _is_fresh(entry: CacheEntry) -> bool:
+def _freshness(entry: CacheEntry) -> Literal["stale", "trusted", "hashed"]:
+    """stale: a file changed or is gone; trusted: every stat matches; hashed: fresh, but only
+    the content hash could tell (a racy mtime, or a file touched without a change)."""
+    hashed = False
     for stamp in entry.files:
         try:
             status = os.stat(stamp.path)
         except OSError:
-            return False
+            return "stale"
         same_stat = status.st_size == stamp.size and status.st_mtime_ns == stamp.mtime_ns
         racy = status.st_mtime_ns >= entry.written_ns - RACY_WINDOW_NS
-        if (not same_stat or racy) and _sha256(stamp.path) != stamp.sha256:
-            return False
-    return True
+        if not same_stat or racy:
+            if _sha256(stamp.path) != stamp.sha256:
+                return "stale"
+            hashed = True
+    return "hashed" if hashed else "trusted"
+
+
+def _restamp(entry_path: Path, entry: CacheEntry) -> None:
+    """Store a fresh entry, just verified by its hashes, with today's sizes, mtimes and write
+    time, so that later deliveries trust the stat again instead of hashing every file for
+    ever (an entry written within RACY_WINDOW_NS of an edit stays racy otherwise). Only when
+    every mtime is older than the window: a file changed after it was hashed has a newer one."""
+    now = time.time_ns()
+    stamps = []
+    for stamp in entry.files:
+        try:
+            status = os.stat(stamp.path)
+        except OSError:
+            return
+        if status.st_mtime_ns >= now - RACY_WINDOW_NS:
+            return
+        stamps.append(FileStamp(stamp.path, status.st_size, status.st_mtime_ns, stamp.sha256))
+    _store(entry_path, CacheEntry(entry.format, entry.policy, now, tuple(stamps), entry.tree))
 
 
 def _sha256(path: str) -> str:
@@ -125,7 +152,10 @@ def _write_entry(entry_path: Path, policy: str, tree: DecisionTree) -> None:
         except OSError:
             return
         stamps.append(FileStamp(path, status.st_size, status.st_mtime_ns, _sha256(path)))
-    entry = CacheEntry(CACHE_FORMAT, policy, written_ns, tuple(stamps), tree)
+    _store(entry_path, CacheEntry(CACHE_FORMAT, policy, written_ns, tuple(stamps), tree))
+
+
+def _store(entry_path: Path, entry: CacheEntry) -> None:
     import tempfile
 
     try:
