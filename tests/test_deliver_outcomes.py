@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -167,13 +168,28 @@ print(code, " ".join(sorted(sys.modules)))
 """
 
 
-def test_clean_delivery_with_warm_cache_imports_no_heavy_module(qmail: QmailSetup) -> None:
-    qmail.deliver(clean_message())  # compiles and caches the policy
-    probe = subprocess.run([sys.executable, "-c", HOT_PATH_PROBE], input=clean_message(),
+def modules_of_a_delivery(qmail: QmailSetup, message: bytes) -> set[str]:
+    """Every module a clean delivery of `message` loaded, from inside its own process."""
+    probe = subprocess.run([sys.executable, "-c", HOT_PATH_PROBE], input=message,
                            capture_output=True, env=qmail.environ(), cwd=PROJECT, check=True)
     code, modules = probe.stdout.decode().split(" ", 1)
-    loaded = set(modules.split())
     assert code == "0", probe.stderr
+    return set(modules.split())
+
+
+def test_clean_delivery_with_warm_cache_imports_no_heavy_module(qmail: QmailSetup) -> None:
+    qmail.deliver(clean_message())  # compiles and caches the policy
+    loaded = modules_of_a_delivery(qmail, clean_message())
     assert "qmvc.policy.parse" not in loaded  # the cache was used
     heavy = {name for name in loaded if name.split(".")[0] in {"lark", "rich", "jinja2", "magic"}}
     assert heavy == set()
+
+
+def test_policy_saved_just_before_a_delivery_is_not_hashed_for_ever(qmail: QmailSetup) -> None:
+    """The first delivery caches a racy entry (the policy is seconds old); once the policy is
+    older than the cache's racy window, the entry is restamped and the stat trusted again."""
+    qmail.deliver(clean_message())
+    assert "hashlib" in modules_of_a_delivery(qmail, clean_message())
+    time.sleep(2.2)
+    modules_of_a_delivery(qmail, clean_message())
+    assert "hashlib" not in modules_of_a_delivery(qmail, clean_message())
