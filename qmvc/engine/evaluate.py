@@ -82,7 +82,7 @@ class _Walk:
                 empty = all(not v.strip() for v in values)
                 return (
                     empty,
-                    f"{node.field}: {_shown_values(values) if not empty else '<> (empty)'}",
+                    f"{_label(node)}: {_shown_values(values) if not empty else '<> (empty)'}",
                 )
             case tree.SizeCompare():
                 return self._size(node)
@@ -133,7 +133,7 @@ class _Walk:
             hit = any(m for _, m in matches)
         value, match = next(((v, m) for v, m in matches if m), ("", None))
         if not hit or match is None:
-            return False, f"{node.field}: {_shown_values(values)}"
+            return False, f"{_label(node)}: {_shown_values(values)}"
         item = next(
             (i.label for i in node.items if _regex(i.regex, node.ignore_case).search(value)), ""
         )
@@ -142,7 +142,7 @@ class _Walk:
             if node.field in ("subject", "body", "header")
             else ""
         )
-        return True, f"{node.field} {_shown(value)} matched {item}{where}"
+        return True, f"{_label(node)} {_shown(value)} matched {item}{where}"
 
     def _size(self, node: tree.SizeCompare) -> tuple[bool, str]:
         if node.field == "message.size":
@@ -182,6 +182,11 @@ def _field_values(facts: MessageFacts, name: str, header: str) -> list[str]:
         case "attachment.type":
             return [a.sniffed_type for a in facts.attachments]
     return []
+
+
+def _label(node: tree.TextMatch | tree.IsEmpty) -> str:
+    """The field as evidence names it; a header by its name, which its value does not show."""
+    return f"header {node.header}" if node.field == "header" else node.field
 
 
 def _shown(text: str) -> str:
