@@ -12,6 +12,7 @@ import functools
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -412,6 +413,41 @@ def test_parallel_runs_every_engine_at_once(tmp_path: Path) -> None:
         ("third_engine", "ran"),
     ]
     assert verdict.outcome == "clean"
+
+
+def test_parallel_does_not_wait_for_a_slow_engine_once_a_virus_is_found(tmp_path: Path) -> None:
+    tree = scan_tree(tmp_path, "parallel")
+    release = threading.Event()
+
+    @dataclass
+    class HangingScanner:
+        name: str
+        wants_parts: bool = False
+
+        def scan(self, message: bytes, parts: Sequence[ScanPart]) -> ScanResult:
+            release.wait(timeout=30)
+            return CLEAN
+
+    try:
+        started = time.monotonic()
+        verdict = evaluate(
+            tree,
+            facts_of(PLAIN),
+            provider(
+                HangingScanner("first_engine"),  # type: ignore[arg-type]
+                FakeScanner("second_engine", INFECTED),
+                HangingScanner("third_engine"),  # type: ignore[arg-type]
+            ),
+        )
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+    assert verdict.outcome == "virus"
+    assert [(r.status, r.reason) for r in verdict.scanners] == [
+        ("skipped", "another engine already found a virus"),
+        ("ran", ""),
+        ("skipped", "another engine already found a virus"),
+    ]
 
 
 def test_clean_from_every_engine_is_clean(tmp_path: Path) -> None:
