@@ -86,8 +86,9 @@ def attachments_message() -> bytes:
         zipped.writestr("sources/data.csv", "".join(f"{n},{n * n % 9973}\n" for n in range(1_500)))
         zipped.writestr("sources/README.txt", "Sources of the report.\n" * 50)
     message.add_attachment(pdf, maintype="application", subtype="pdf", filename="report.pdf")
-    message.add_attachment(archive.getvalue(), maintype="application", subtype="zip",
-                           filename="sources.zip")
+    message.add_attachment(
+        archive.getvalue(), maintype="application", subtype="zip", filename="sources.zip"
+    )
     return message.as_bytes()
 
 
@@ -119,14 +120,21 @@ class Samples:
         return max(self.max_rss_kb) / 1024
 
 
-def run_once(argv: list[str], stdin_path: Path | None,
-             environ: dict[str, str]) -> tuple[float, float, int, int]:
+def run_once(
+    argv: list[str], stdin_path: Path | None, environ: dict[str, str]
+) -> tuple[float, float, int, int]:
     """(wall seconds, CPU seconds, ru_maxrss in KB, exit code) of one child, reaped by wait4."""
     stdin = stdin_path.open("rb") if stdin_path else subprocess.DEVNULL
     try:
         started = time.perf_counter()
-        process = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, env=environ, cwd=environ["HOME"])
+        process = subprocess.Popen(
+            argv,
+            stdin=stdin,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=environ,
+            cwd=environ["HOME"],
+        )
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
     finally:
@@ -145,37 +153,54 @@ def console_script() -> Path | None:
     return Path(found) if found and "shims" not in found else None
 
 
-def importtime_top(argv: list[str], stdin_path: Path, environ: dict[str, str],
-                   top: int) -> list[tuple[int, int, str]]:
+def importtime_top(
+    argv: list[str], stdin_path: Path, environ: dict[str, str], top: int
+) -> list[tuple[int, int, str]]:
     """(self us, cumulative us, module) of the slowest imports by cumulative time."""
     with stdin_path.open("rb") as stdin:
-        finished = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], stdin=stdin,
-                                  capture_output=True, env=environ, cwd=environ["HOME"])
+        finished = subprocess.run(
+            [argv[0], "-X", "importtime", *argv[1:]],
+            stdin=stdin,
+            capture_output=True,
+            env=environ,
+            cwd=environ["HOME"],
+        )
     rows = []
     for line in finished.stderr.decode().splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
-        self_us, cumulative_us, name = line[len("import time:"):].split("|")
+        self_us, cumulative_us, name = line[len("import time:") :].split("|")
         rows.append((int(self_us), int(cumulative_us), name.rstrip()))
     return sorted(rows, key=lambda row: row[1], reverse=True)[:top]
 
 
-def import_breakdown(argv: list[str], stdin_path: Path, environ: dict[str, str],
-                     runs: int) -> list[tuple[str, int, int]]:
+def import_breakdown(
+    argv: list[str], stdin_path: Path, environ: dict[str, str], runs: int
+) -> list[tuple[str, int, int]]:
     """(owner, own us, brought-in us): each import's self time, the minimum over `runs`, charged
     to its nearest qmvc ancestor (a stdlib module imported by qmvc.engine.tree is tree's)."""
     best: dict[tuple[str, str], int] = {}
     for _ in range(runs):
         with stdin_path.open("rb") as stdin:
-            finished = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], stdin=stdin,
-                                      capture_output=True, env=environ, cwd=environ["HOME"])
-        lines = [line[len("import time:"):].split("|") for line in finished.stderr.decode()
-                 .splitlines() if line.startswith("import time:") and "self [us]" not in line]
-        rows = [(int(self_us), len(name) - len(name.lstrip()) - 1, name.strip())
-                for self_us, _, name in lines]
+            finished = subprocess.run(
+                [argv[0], "-X", "importtime", *argv[1:]],
+                stdin=stdin,
+                capture_output=True,
+                env=environ,
+                cwd=environ["HOME"],
+            )
+        lines = [
+            line[len("import time:") :].split("|")
+            for line in finished.stderr.decode().splitlines()
+            if line.startswith("import time:") and "self [us]" not in line
+        ]
+        rows = [
+            (int(self_us), len(name) - len(name.lstrip()) - 1, name.strip())
+            for self_us, _, name in lines
+        ]
         for index, (self_us, level, name) in enumerate(rows):
             owner = name
-            for _, later_level, later_name in rows[index + 1:]:  # ancestors follow children
+            for _, later_level, later_name in rows[index + 1 :]:  # ancestors follow children
                 if name.startswith("qmvc") or later_level >= level:
                     continue
                 level = later_level
@@ -188,16 +213,22 @@ def import_breakdown(argv: list[str], stdin_path: Path, environ: dict[str, str],
     for (owner, name), self_us in best.items():
         own, brought = totals.setdefault(owner, [0, 0])
         totals[owner] = [own + self_us, brought] if owner == name else [own, brought + self_us]
-    return sorted(((owner, own, brought) for owner, (own, brought) in totals.items()),
-                  key=lambda row: row[1] + row[2], reverse=True)
+    return sorted(
+        ((owner, own, brought) for owner, (own, brought) in totals.items()),
+        key=lambda row: row[1] + row[2],
+        reverse=True,
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--top", type=int, default=10)
-    parser.add_argument("--breakdown", action="store_true",
-                        help="also charge every import's time to the qmvc module that needs it")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also charge every import's time to the qmvc module that needs it",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="qmvc-bench-deliver-"))
@@ -212,13 +243,20 @@ def _bench(work: Path, runs: int, top: int, breakdown: bool) -> int:
     policy.write_text(BENCH_POLICY.format(lists=PROJECT / "policies" / "lists"))
     (work / "home").mkdir()
     environ = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work / "home"),
-        "SENDER": "alice@example.org", "NEWSENDER": "alice@example.org",
-        "RECIPIENT": "bob@example.com", "USER": "bob", "HOST": "example.com", "LOCAL": "bob",
-        "EXT": "", "DTLINE": "Delivered-To: bob@example.com\n",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(work / "home"),
+        "SENDER": "alice@example.org",
+        "NEWSENDER": "alice@example.org",
+        "RECIPIENT": "bob@example.com",
+        "USER": "bob",
+        "HOST": "example.com",
+        "LOCAL": "bob",
+        "EXT": "",
+        "DTLINE": "Delivered-To: bob@example.com\n",
         "RPLINE": "Return-Path: <alice@example.org>\n",
         "UFLINE": "From alice@example.org Thu Jan  1 00:00:00 2026\n",
-        "QMVC_DIR": str(work / "qmvc"), "QMVC_POLICY": str(policy),
+        "QMVC_DIR": str(work / "qmvc"),
+        "QMVC_POLICY": str(policy),
     }
     messages = {"clean": clean_message(), "attachments": attachments_message()}
     message_files = {}
@@ -233,7 +271,8 @@ def _bench(work: Path, runs: int, top: int, breakdown: bool) -> int:
     launchers[NO_SITE_LAUNCHER] = [sys.executable, "-S", "-m", "qmvc.cli", "deliver"]
     variants: dict[tuple[str, str], tuple[list[str], Path | None]] = {
         ("python3 -c pass", ""): ([sys.executable, "-c", "pass"], None),
-        ("python3 -S -c pass", ""): ([sys.executable, "-S", "-c", "pass"], None)}
+        ("python3 -S -c pass", ""): ([sys.executable, "-S", "-c", "pass"], None),
+    }
     for launcher, argv in launchers.items():
         for name in messages:
             variants[(launcher, name)] = (argv, message_files[name])
@@ -256,37 +295,51 @@ def _bench(work: Path, runs: int, top: int, breakdown: bool) -> int:
 
     baseline = samples[("python3 -c pass", "")]
     no_site = samples[("python3 -S -c pass", "")]
-    print(f"qmvc deliver, whole process, median of {runs} interleaved runs "
-          "(cached policy, no scanner)")
-    print(f"{'variant':44} {'wall':>8} {'ratio':>6} {'+ms':>6} {'cpu':>8} {'ratio':>6} "
-          f"{'target':>6} {'peak':>7}")
-    print(f"{'python3 -c pass (the baseline)':44} {baseline.median_ms:6.1f}ms {'1.00x':>6} "
-          f"{'':6} {baseline.median_cpu_ms:6.1f}ms {'1.00x':>6} {'':6} {baseline.peak_mb:5.1f}MB")
-    print(f"{'python3 -S -c pass (no site, no .pth files)':44} {no_site.median_ms:6.1f}ms "
-          f"{no_site.median_ms / baseline.median_ms:5.2f}x {'':6} {no_site.median_cpu_ms:6.1f}ms "
-          f"{no_site.median_cpu_ms / baseline.median_cpu_ms:5.2f}x {'':6} {no_site.peak_mb:5.1f}MB")
+    print(
+        f"qmvc deliver, whole process, median of {runs} interleaved runs "
+        "(cached policy, no scanner)"
+    )
+    print(
+        f"{'variant':44} {'wall':>8} {'ratio':>6} {'+ms':>6} {'cpu':>8} {'ratio':>6} "
+        f"{'target':>6} {'peak':>7}"
+    )
+    print(
+        f"{'python3 -c pass (the baseline)':44} {baseline.median_ms:6.1f}ms {'1.00x':>6} "
+        f"{'':6} {baseline.median_cpu_ms:6.1f}ms {'1.00x':>6} {'':6} {baseline.peak_mb:5.1f}MB"
+    )
+    print(
+        f"{'python3 -S -c pass (no site, no .pth files)':44} {no_site.median_ms:6.1f}ms "
+        f"{no_site.median_ms / baseline.median_ms:5.2f}x {'':6} {no_site.median_cpu_ms:6.1f}ms "
+        f"{no_site.median_cpu_ms / baseline.median_cpu_ms:5.2f}x {'':6} {no_site.peak_mb:5.1f}MB"
+    )
     missed = []
     for (launcher, name), sample in samples.items():
         if not name:
             continue
         if launcher == NO_SITE_LAUNCHER:
-            print(f"{launcher + ', ' + name:44} {sample.median_ms:6.1f}ms "
-                  f"{sample.median_ms / no_site.median_ms:5.2f}x "
-                  f"{sample.median_ms - no_site.median_ms:+6.1f} {sample.median_cpu_ms:6.1f}ms "
-                  f"{sample.median_cpu_ms / no_site.median_cpu_ms:5.2f}x "
-                  f"{f'<{TARGETS[name]:g}x':>6} {sample.peak_mb:5.1f}MB (vs -S baseline)")
+            print(
+                f"{launcher + ', ' + name:44} {sample.median_ms:6.1f}ms "
+                f"{sample.median_ms / no_site.median_ms:5.2f}x "
+                f"{sample.median_ms - no_site.median_ms:+6.1f} {sample.median_cpu_ms:6.1f}ms "
+                f"{sample.median_cpu_ms / no_site.median_cpu_ms:5.2f}x "
+                f"{f'<{TARGETS[name]:g}x':>6} {sample.peak_mb:5.1f}MB (vs -S baseline)"
+            )
             continue
         ratio = sample.median_ms / baseline.median_ms
         target = TARGETS[name]
         verdict = "ok" if ratio < target and sample.peak_mb < MEMORY_TARGET_MB else "MISSED"
         if verdict == "MISSED":
             missed.append(f"{launcher} {name}")
-        print(f"{launcher + ', ' + name:44} {sample.median_ms:6.1f}ms {ratio:5.2f}x "
-              f"{sample.median_ms - baseline.median_ms:+6.1f} {sample.median_cpu_ms:6.1f}ms "
-              f"{sample.median_cpu_ms / baseline.median_cpu_ms:5.2f}x {f'<{target:g}x':>6} "
-              f"{sample.peak_mb:5.1f}MB {verdict}")
-    print(f"messages: clean {len(messages['clean'])} bytes, "
-          f"attachments {len(messages['attachments'])} bytes (a PDF and a zip)")
+        print(
+            f"{launcher + ', ' + name:44} {sample.median_ms:6.1f}ms {ratio:5.2f}x "
+            f"{sample.median_ms - baseline.median_ms:+6.1f} {sample.median_cpu_ms:6.1f}ms "
+            f"{sample.median_cpu_ms / baseline.median_cpu_ms:5.2f}x {f'<{target:g}x':>6} "
+            f"{sample.peak_mb:5.1f}MB {verdict}"
+        )
+    print(
+        f"messages: clean {len(messages['clean'])} bytes, "
+        f"attachments {len(messages['attachments'])} bytes (a PDF and a zip)"
+    )
     if script:
         print(f"console script: {script}")
 
@@ -294,17 +347,20 @@ def _bench(work: Path, runs: int, top: int, breakdown: bool) -> int:
     for name in messages:
         print(f"\npython -X importtime, {name} message: top {top} by cumulative time")
         print(f"{'self us':>9} {'cumul us':>9}  module")
-        for self_us, cumulative_us, module in importtime_top(python_argv, message_files[name],
-                                                             environ, top):
+        for self_us, cumulative_us, module in importtime_top(
+            python_argv, message_files[name], environ, top
+        ):
             print(f"{self_us:9d} {cumulative_us:9d}  {module}")
     if breakdown:
         no_site_argv = launchers[NO_SITE_LAUNCHER]
         for name in messages:
             rows = import_breakdown(no_site_argv, message_files[name], environ, runs)
-            print(f"\nimports of a {name} delivery under python3 -S, minimum of {runs} runs, "
-                  f"charged to the module that needs them: {sum(r[1] + r[2] for r in rows)} us")
+            print(
+                f"\nimports of a {name} delivery under python3 -S, minimum of {runs} runs, "
+                f"charged to the module that needs them: {sum(r[1] + r[2] for r in rows)} us"
+            )
             print(f"{'own us':>8} {'brings us':>9}  module")
-            for owner, own, brought in rows[:top * 2]:
+            for owner, own, brought in rows[: top * 2]:
                 print(f"{own:8d} {brought:9d}  {owner}")
     if missed:
         print(f"\nmissed targets: {', '.join(missed)}")

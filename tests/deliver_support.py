@@ -33,8 +33,10 @@ QMAIL_EXIT_CODES = frozenset({0, 99, 100, 111})
 SENDER = "alice@example.org"
 RECIPIENT = "bob@example.com"
 
-PE_EXECUTABLE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 48 + (
-    b"PE\x00\x00L\x01\x03\x00" + b"\x00" * 200
+PE_EXECUTABLE = (
+    b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00"
+    + b"\x00" * 48
+    + (b"PE\x00\x00L\x01\x03\x00" + b"\x00" * 200)
 )
 """Enough of a Windows program for a name test; content sniffing is not what these tests test."""
 
@@ -68,7 +70,7 @@ def qmail_environ(
 
 
 def prepended(environ: Mapping[str, str]) -> bytes:
-    """What a quarantine file holds before the message: RPLINE then DTLINE, as qmail-local writes."""
+    """What a quarantine file holds before the message: RPLINE, DTLINE (as qmail-local)."""
     return (environ["RPLINE"] + environ["DTLINE"]).encode("utf-8", "surrogateescape")
 
 
@@ -103,26 +105,42 @@ class QmailSetup:
         environ["QMVC_POLICY"] = str(self.policy)
         return environ
 
-    def start(self, message: bytes,
-              environ: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, message: bytes, environ: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         """Start a delivery whose stdin is a file, as qmail-local's is."""
         environ = self.environ() if environ is None else environ
         message_file = self.root / f"message-{time.monotonic_ns()}.eml"
         message_file.write_bytes(message)
         with message_file.open("rb") as handle:
-            process = subprocess.Popen(DELIVER_ARGV, stdin=handle, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.PIPE, env=dict(environ), cwd=self.home)
+            process = subprocess.Popen(
+                DELIVER_ARGV,
+                stdin=handle,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=dict(environ),
+                cwd=self.home,
+            )
         message_file.unlink()
         return process
 
-    def deliver(self, message: bytes, environ: Mapping[str, str] | None = None,
-                timeout: float = DELIVERY_TIMEOUT_SECONDS) -> Delivery:
+    def deliver(
+        self,
+        message: bytes,
+        environ: Mapping[str, str] | None = None,
+        timeout: float = DELIVERY_TIMEOUT_SECONDS,
+    ) -> Delivery:
         environ = self.environ() if environ is None else environ
         started = time.monotonic()
         process = self.start(message, environ)
         _, stderr = process.communicate(timeout=timeout)
-        return Delivery(message, environ, process.returncode,
-                        stderr.decode("utf-8", "replace"), time.monotonic() - started)
+        return Delivery(
+            message,
+            environ,
+            process.returncode,
+            stderr.decode("utf-8", "replace"),
+            time.monotonic() - started,
+        )
 
     def log_records(self) -> list[LogRecord]:
         """Every qmvc.log line parsed; a line that does not parse fails the test here."""
@@ -146,7 +164,8 @@ def install_policy(name: str, destination: Path, **values: object) -> Path:
     filled in (they sit inside quoted strings, so the files are valid policies as they are)."""
     text = (POLICIES / name).read_text()
     filled = string.Template(text).safe_substitute(
-        programs=str(PROGRAMS), python=sys.executable, **{k: str(v) for k, v in values.items()})
+        programs=str(PROGRAMS), python=sys.executable, **{k: str(v) for k, v in values.items()}
+    )
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.write_text(filled)
     return destination
@@ -165,8 +184,9 @@ def files_under(directory: Path, sub: str = "new") -> list[Path]:
     """Every file in a `sub` folder (new, tmp, cur) of any Maildir under `directory`."""
     if not directory.exists():
         return []
-    return sorted(path for path in directory.rglob("*")
-                  if path.is_file() and path.parent.name == sub)
+    return sorted(
+        path for path in directory.rglob("*") if path.is_file() and path.parent.name == sub
+    )
 
 
 def maildir_files(maildir: Path, sub: str = "new") -> list[Path]:
@@ -186,14 +206,16 @@ def clean_message(subject: str = "lunch on Friday", body_size: int = 2_000) -> b
     return message.as_bytes()
 
 
-def badmail_message(subject: str = "your invoice", attachment_size: int = 0,
-                    file_name: str = "invoice.exe") -> bytes:
+def badmail_message(
+    subject: str = "your invoice", attachment_size: int = 0, file_name: str = "invoice.exe"
+) -> bytes:
     """A message carrying a Windows program named .exe: badmail under every test policy."""
     message = _headers(subject)
     message.set_content("Please find the invoice attached.\n")
     payload = PE_EXECUTABLE + os.urandom(max(0, attachment_size - len(PE_EXECUTABLE)))
-    message.add_attachment(payload, maintype="application", subtype="octet-stream",
-                           filename=file_name)
+    message.add_attachment(
+        payload, maintype="application", subtype="octet-stream", filename=file_name
+    )
     return message.as_bytes()
 
 
@@ -206,8 +228,9 @@ def _headers(subject: str) -> EmailMessage:
     return message
 
 
-def wait_for_file(directories: Iterable[Path], process: subprocess.Popen[bytes],
-                  timeout: float = 30.0) -> bool:
+def wait_for_file(
+    directories: Iterable[Path], process: subprocess.Popen[bytes], timeout: float = 30.0
+) -> bool:
     """Poll until a file appears in one of `directories` or the process ends; True if one did."""
     deadline = time.monotonic() + timeout
     folders = list(directories)
@@ -238,16 +261,16 @@ def mounted_tmpfs(mount_point: Path, options: str) -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
     mount_point.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
-                   check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)], check=True)
     try:
         yield mount_point
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
-def wait_until_stdin_read(process: subprocess.Popen[bytes], size: int,
-                          timeout: float = 30.0) -> bool:
+def wait_until_stdin_read(
+    process: subprocess.Popen[bytes], size: int, timeout: float = 30.0
+) -> bool:
     """Poll /proc until the delivery has read all `size` bytes of its stdin file (so it is
     parsing now); True if it did before ending."""
     deadline = time.monotonic() + timeout

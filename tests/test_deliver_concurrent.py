@@ -20,8 +20,10 @@ AT_ONCE = 12
 
 def test_200_concurrent_badmail_deliveries_keep_200_whole_files(tmp_path: Path) -> None:
     qmail = qmail_setup(tmp_path, "no-scanner.qmvc")
-    messages = [badmail_message(subject=f"invoice {n}", attachment_size=2_000 + 97 * n)
-                for n in range(DELIVERIES)]
+    messages = [
+        badmail_message(subject=f"invoice {n}", attachment_size=2_000 + 97 * n)
+        for n in range(DELIVERIES)
+    ]
     with ThreadPoolExecutor(AT_ONCE) as pool:
         deliveries = list(pool.map(qmail.deliver, messages))
 
@@ -30,7 +32,8 @@ def test_200_concurrent_badmail_deliveries_keep_200_whole_files(tmp_path: Path) 
     environ = deliveries[0].environ
     kept = maildir_files(qmail.maildir("quarantine/badmail"))
     assert sorted(path.read_bytes() for path in kept) == sorted(
-        prepended(environ) + message for message in messages)
+        prepended(environ) + message for message in messages
+    )
     assert files_under(qmail.qmvc_dir, "tmp") == []
 
     records = qmail.log_records()

@@ -26,7 +26,7 @@ from tests.deliver_support import (
     wait_until_stdin_read,
 )
 
-BROKEN_POLICY = 'profile standard default {\n  badmail filename when any attachment.nam\n'
+BROKEN_POLICY = "profile standard default {\n  badmail filename when any attachment.nam\n"
 
 
 @pytest.fixture
@@ -132,8 +132,9 @@ def _corrupt_foreign_pickle(data: bytes) -> bytes:
     return pickle.dumps({"tree": "not a tree"})
 
 
-@pytest.mark.parametrize("corrupt", [_corrupt_garbage, _corrupt_truncated, _corrupt_empty,
-                                     _corrupt_foreign_pickle])
+@pytest.mark.parametrize(
+    "corrupt", [_corrupt_garbage, _corrupt_truncated, _corrupt_empty, _corrupt_foreign_pickle]
+)
 def test_corrupt_cache_is_recompiled(qmail: QmailSetup, corrupt) -> None:  # type: ignore[no-untyped-def]
     qmail.deliver(clean_message())
     [cached] = (qmail.qmvc_dir / "cache").glob("policy-*.pickle")
@@ -229,14 +230,18 @@ def test_sigterm_at_any_moment_loses_nothing(qmail: QmailSetup, delay: float) ->
         _assert_never_delivered_in_part(qmail, LARGE_BADMAIL, returncode)
 
 
-@pytest.mark.xfail(strict=True, reason="scanners.command.run_bounded kills the engine's process "
-                   "group on its own timeout only; the budget's or SIGTERM's exception leaves it "
-                   "running (here for an hour)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="scanners.command.run_bounded kills the engine's process "
+    "group on its own timeout only; the budget's or SIGTERM's exception leaves it "
+    "running (here for an hour)",
+)
 def test_time_budget_also_ends_the_scanner_it_interrupted(tmp_path: Path) -> None:
     qmail = qmail_setup(tmp_path, "budget-stuck.qmvc")
     pid_file = tmp_path / "scanner.pid"
-    delivery = qmail.deliver(clean_message(), qmail.environ(
-        extra={"SCANNER_PID_FILE": str(pid_file)}))
+    delivery = qmail.deliver(
+        clean_message(), qmail.environ(extra={"SCANNER_PID_FILE": str(pid_file)})
+    )
     assert delivery.returncode == 111
     scanner_pid = int(pid_file.read_text())
     time.sleep(0.2)

@@ -61,8 +61,9 @@ def _random_bytes() -> bytes:
 def _ten_thousand_parts() -> bytes:
     boundary = "b"
     parts = "".join(f"--{boundary}\nContent-Type: text/plain\n\npart {n}\n" for n in range(10_000))
-    return (f"From: a@example.org\nSubject: parts\nMIME-Version: 1.0\n"
-            f"Content-Type: multipart/mixed; boundary={boundary}\n\n{parts}--{boundary}--\n").encode()
+    header = "From: a@example.org\nSubject: parts\nMIME-Version: 1.0\n"
+    header += f"Content-Type: multipart/mixed; boundary={boundary}\n\n"
+    return (header + parts + f"--{boundary}--\n").encode()
 
 
 def _megabyte_header_line() -> bytes:
@@ -75,20 +76,35 @@ def _hostile_names_and_subject() -> bytes:
     message["Subject"] = "=?utf-8?q?line=0Abreak=0D=7C|pipe=25?="
     message.set_content("hello")
     names: list[str | tuple[str, str, str]] = [
-        "../../etc/passwd", ("utf-8", "", "a|b\nc\r.txt"), ("utf-8", "", "\x00.exe"),
-        "\u202eexe.txt", "%00.pdf", "con", "x" * 300]
+        "../../etc/passwd",
+        ("utf-8", "", "a|b\nc\r.txt"),
+        ("utf-8", "", "\x00.exe"),
+        "\u202eexe.txt",
+        "%00.pdf",
+        "con",
+        "x" * 300,
+    ]
     for name in names:
-        message.add_attachment(b"data", maintype="application", subtype="octet-stream",
-                               filename=name)
+        message.add_attachment(
+            b"data", maintype="application", subtype="octet-stream", filename=name
+        )
     return message.as_bytes()
 
 
 def _nul_and_8bit_everywhere() -> bytes:
-    return (b"From: \xff\xfe\x00@example.org\nSubject: \x00\xff|\r\n\r\nbody \x00\xff\r\n.\r\n")
+    return b"From: \xff\xfe\x00@example.org\nSubject: \x00\xff|\r\n\r\nbody \x00\xff\r\n.\r\n"
 
 
-@pytest.mark.parametrize("make", [_random_bytes, _ten_thousand_parts, _megabyte_header_line,
-                                  _hostile_names_and_subject, _nul_and_8bit_everywhere])
+@pytest.mark.parametrize(
+    "make",
+    [
+        _random_bytes,
+        _ten_thousand_parts,
+        _megabyte_header_line,
+        _hostile_names_and_subject,
+        _nul_and_8bit_everywhere,
+    ],
+)
 def test_generated_hostile_message_delivers_or_defers(qmail: QmailSetup, make) -> None:  # type: ignore[no-untyped-def]
     assert_handled(qmail, qmail.deliver(make()))
 

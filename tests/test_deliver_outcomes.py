@@ -96,7 +96,10 @@ def test_scanner_virus_is_kept_and_named_in_the_log(tmp_path: Path) -> None:
     assert len(maildir_files(qmail.maildir("quarantine/virus"))) == 1
     [record] = qmail.log_records()
     assert (record.outcome, record.scanners, record.viruses) == (
-        "virus", (("alarmist", "1"),), ("Test.Deliver.Virus",))
+        "virus",
+        (("alarmist", "1"),),
+        ("Test.Deliver.Virus",),
+    )
 
 
 def test_forward_reaches_smtp_server_with_original_sender(
@@ -113,9 +116,7 @@ def test_forward_reaches_smtp_server_with_original_sender(
     assert (record.exit_code, record.outcome) == (99, "badmail")
 
 
-def test_forward_uses_newsender_when_qmail_sets_it(
-    tmp_path: Path, smtp_server: SmtpServer
-) -> None:
+def test_forward_uses_newsender_when_qmail_sets_it(tmp_path: Path, smtp_server: SmtpServer) -> None:
     qmail = qmail_setup(tmp_path, "forward.qmvc", injector=f"smtp:127.0.0.1:{smtp_server.port}")
     delivery = qmail.deliver(badmail_message(), qmail.environ(newsender="bounces@example.org"))
     assert delivery.returncode == 99, delivery.stderr
@@ -133,11 +134,14 @@ def test_forward_carries_delivered_to_as_qmail_forward_does(
     assert mail.content.replace(b"\r\n", b"\n") == expected
 
 
-@pytest.mark.parametrize("injector", [
-    "smtp:127.0.0.1:{free_port}",
-    "{python} {programs}/refuse_injector.py",
-    "/nonexistent/qmail-inject",
-])
+@pytest.mark.parametrize(
+    "injector",
+    [
+        "smtp:127.0.0.1:{free_port}",
+        "{python} {programs}/refuse_injector.py",
+        "/nonexistent/qmail-inject",
+    ],
+)
 def test_failing_injector_defers(tmp_path: Path, injector: str) -> None:
     command = injector.format(free_port=free_port(), python=sys.executable, programs=PROGRAMS)
     qmail = qmail_setup(tmp_path, "forward.qmvc", injector=command)
@@ -170,8 +174,14 @@ print(code, " ".join(sorted(sys.modules)))
 
 def modules_of_a_delivery(qmail: QmailSetup, message: bytes) -> set[str]:
     """Every module a clean delivery of `message` loaded, from inside its own process."""
-    probe = subprocess.run([sys.executable, "-c", HOT_PATH_PROBE], input=message,
-                           capture_output=True, env=qmail.environ(), cwd=PROJECT, check=True)
+    probe = subprocess.run(
+        [sys.executable, "-c", HOT_PATH_PROBE],
+        input=message,
+        capture_output=True,
+        env=qmail.environ(),
+        cwd=PROJECT,
+        check=True,
+    )
     code, modules = probe.stdout.decode().split(" ", 1)
     assert code == "0", probe.stderr
     return set(modules.split())
