@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from qmvc.engine.verdict import EXIT_DEFER, Verdict
 from qmvc.paths import policy_path, qmvc_dir
+from qmvc.record import replace
 
 if TYPE_CHECKING:
     from qmvc.message.facts import MessageFacts
@@ -99,7 +100,7 @@ def _filter(
     try:
         report = perform(verdict, facts, loaded.tree, environ, base_dir)
     except ActionFailed as exc:
-        verdict.exit_code = EXIT_DEFER
+        verdict = replace(verdict, exit_code=EXIT_DEFER)
         problems.append(str(exc))
         return facts, verdict, problems
     problems.extend(report.problems)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from qmvc.record import Record
 
 
-@dataclass(frozen=True)
-class Span:
+
+class Span(Record):
     """A region of a policy file: 1-based lines and columns; `end_column` is one past the end."""
 
     file: str

@@ -86,7 +86,7 @@ records = st.builds(
 def test_any_record_round_trips_exactly(generated: LogRecord, elapsed: int) -> None:
     exact = LogRecord(
         **{
-            **{name: getattr(generated, name) for name in LogRecord.__slots__},
+            **{name: getattr(generated, name) for name in LogRecord._fields},
             "end": generated.start + timedelta(seconds=elapsed),
         }
     )

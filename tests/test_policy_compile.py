@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import pickle
 import re
@@ -13,6 +12,7 @@ import pytest
 
 from qmvc.engine import tree
 from qmvc.policy.policy import Policy
+from qmvc.record import Record
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((REPO_ROOT / "policies").glob("*.qmvc"))
@@ -25,7 +25,7 @@ def compiled(path: Path) -> tree.DecisionTree:
 
 
 def objects_in(root: object) -> Iterator[object]:
-    """Every object reachable through dataclass fields, dicts, tuples, lists and sets."""
+    """Every object reachable through record fields, dicts, tuples, lists and sets."""
     seen: set[int] = set()
     pending = [root]
     while pending:
@@ -36,8 +36,8 @@ def objects_in(root: object) -> Iterator[object]:
         yield current
         if isinstance(current, str | bytes | int | float | bool | enum.Enum) or current is None:
             continue
-        if dataclasses.is_dataclass(current):
-            pending += [getattr(current, f.name) for f in dataclasses.fields(current)]
+        if isinstance(current, Record):
+            pending += [getattr(current, name) for name in current._fields]
         elif isinstance(current, dict):
             pending += [*current.keys(), *current.values()]
         elif isinstance(current, tuple | list | set | frozenset):

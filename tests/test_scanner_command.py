@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import replace
+from qmvc.record import replace
 from pathlib import Path
 from typing import Any
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
+from qmvc.record import replace
 from pathlib import Path
 
 from qmvc.scanners.catalogue import catalogue_spec

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from qmvc.engine import tree
@@ -47,11 +46,13 @@ def _regex(source: str, ignore_case: bool) -> re.Pattern[str]:
     return re.compile(source, re.IGNORECASE if ignore_case else 0)
 
 
-@dataclass
 class _Walk:
-    facts: MessageFacts
-    trace: list[TraceStep] = field(default_factory=list)
-    memo: dict[int, tuple[bool, str]] = field(default_factory=dict)
+    """One message's walk: the trace so far and each test's result, by node identity."""
+
+    def __init__(self, facts: MessageFacts) -> None:
+        self.facts = facts
+        self.trace: list[TraceStep] = []
+        self.memo: dict[int, tuple[bool, str]] = {}
 
     def test(self, node: tree.Test, depth: int) -> tuple[bool, str]:
         """(result, evidence) of a test, each distinct test computed once per message."""

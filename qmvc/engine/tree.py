@@ -7,7 +7,8 @@ text and compiled on first use, so loading a cached tree costs almost nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from qmvc.record import Record
+
 from enum import IntEnum
 from typing import Literal
 
@@ -32,16 +33,14 @@ class Cost(IntEnum):
     SCANNER = 5
 
 
-@dataclass(frozen=True)
-class PatternItem:
+class PatternItem(Record):
     """One alternative of a text test, kept to name what matched (a list entry, say)."""
 
     label: str
     regex: str
 
 
-@dataclass(frozen=True)
-class TextMatch:
+class TextMatch(Record):
     """`field` matched against one regex (all alternatives of a list joined in one)."""
 
     field: str
@@ -55,8 +54,7 @@ class TextMatch:
     cost: Cost
 
 
-@dataclass(frozen=True)
-class IsEmpty:
+class IsEmpty(Record):
     field: str
     header: str
     description: str
@@ -64,8 +62,7 @@ class IsEmpty:
     cost: Cost
 
 
-@dataclass(frozen=True)
-class SizeCompare:
+class SizeCompare(Record):
     field: str
     quantifier: Literal["any", "every"]
     comparator: Literal[">", ">=", "<", "<="]
@@ -75,38 +72,33 @@ class SizeCompare:
     cost: Cost
 
 
-@dataclass(frozen=True)
-class HasAttachment:
+class HasAttachment(Record):
     description: str
     span: Span
     cost: Cost = Cost.STRUCTURE
 
 
-@dataclass(frozen=True)
-class HasDefects:
+class HasDefects(Record):
     description: str
     span: Span
     cost: Cost = Cost.STRUCTURE
 
 
-@dataclass(frozen=True)
-class AllOf:
+class AllOf(Record):
     operands: tuple[Test, ...]
     description: str
     span: Span
     cost: Cost
 
 
-@dataclass(frozen=True)
-class AnyOf:
+class AnyOf(Record):
     operands: tuple[Test, ...]
     description: str
     span: Span
     cost: Cost
 
 
-@dataclass(frozen=True)
-class Negation:
+class Negation(Record):
     operand: Test
     description: str
     span: Span
@@ -116,16 +108,14 @@ class Negation:
 Test = TextMatch | IsEmpty | SizeCompare | HasAttachment | HasDefects | AllOf | AnyOf | Negation
 
 
-@dataclass(frozen=True)
-class CriterionNode:
+class CriterionNode(Record):
     name: str
     test: Test
     span: Span
     cost: Cost
 
 
-@dataclass(frozen=True)
-class ScanNode:
+class ScanNode(Record):
     engines: tuple[str, ...]
     unless_badmail: bool
     mode: Literal["first", "all", "parallel"]
@@ -135,8 +125,7 @@ class ScanNode:
 OUTCOMES = ("clean", "badmail", "virus", "scanner-failure", "too-large")
 
 
-@dataclass(frozen=True)
-class ProfileTree:
+class ProfileTree(Record):
     """One profile: criteria in evaluation order, then the scan step, then actions per outcome."""
 
     name: str
@@ -149,8 +138,7 @@ class ProfileTree:
         return dict(self.actions).get(outcome, ())
 
 
-@dataclass(frozen=True)
-class DecisionTree:
+class DecisionTree(Record):
     profiles: dict[str, ProfileTree]
     exact_domains: dict[str, str]
     wildcard_domains: tuple[tuple[str, str], ...]

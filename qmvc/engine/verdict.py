@@ -6,7 +6,9 @@ its JSON form uses exactly the keys documented in the README.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from qmvc.record import Record
+
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from qmvc.span import Span
@@ -21,8 +23,7 @@ EXIT_BOUNCE = 100
 EXIT_DEFER = 111
 
 
-@dataclass(frozen=True)
-class CriterionMatch:
+class CriterionMatch(Record):
     """A badmail criterion that matched, with the text it matched (already decoded)."""
 
     name: str
@@ -30,8 +31,7 @@ class CriterionMatch:
     span: Span
 
 
-@dataclass(frozen=True)
-class ScannerReport:
+class ScannerReport(Record):
     """One engine's part in the verdict; `reason` says why it was skipped or failed."""
 
     name: str
@@ -41,8 +41,7 @@ class ScannerReport:
     reason: str = ""
 
 
-@dataclass(frozen=True)
-class Action:
+class Action(Record):
     """One thing `deliver` must do: kind is keep, forward, deliver, notify, defer or bounce."""
 
     kind: str
@@ -50,8 +49,7 @@ class Action:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
-class TraceStep:
+class TraceStep(Record):
     """One node the evaluator visited (or skipped), for `explain`."""
 
     node: str
@@ -61,16 +59,15 @@ class TraceStep:
     depth: int = 0
 
 
-@dataclass
-class Verdict:
+class Verdict(Record):
     outcome: Outcome
     profile: str
     exit_code: int
-    criteria: list[CriterionMatch] = field(default_factory=list)
-    scanners: list[ScannerReport] = field(default_factory=list)
-    actions: list[Action] = field(default_factory=list)
-    trace: list[TraceStep] = field(default_factory=list)
+    criteria: Sequence[CriterionMatch] = ()
+    scanners: Sequence[ScannerReport] = ()
+    actions: Sequence[Action] = ()
+    trace: Sequence[TraceStep] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON form: spans become {file, line, column, end_line, end_column}."""
-        return asdict(self)
+        return self.as_dict()

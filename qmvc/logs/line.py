@@ -35,9 +35,10 @@ QMVC's own lines (without the scanners field, without key=value fields) parse as
 
 from __future__ import annotations
 
+from qmvc.record import Record
+
 import fcntl
 import os
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -55,8 +56,7 @@ LOG_FILE_MODE = 0o640
 _STATUS_CODES = {"skipped": "S", "failed": "F", "too-large": "L", "unavailable": "U"}
 
 
-@dataclass(frozen=True, slots=True)
-class LogRecord:
+class LogRecord(Record):
     """Everything qmvc.log says about one message; the tuples keep it hashable and comparable."""
 
     pid: int

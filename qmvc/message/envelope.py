@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from qmvc.record import Record
+
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 _NULL_SENDERS = frozenset(("", "<>", "#@[]"))
 """qmail writes the null sender as an empty SENDER; `<>` on a command line and qmail-send's
@@ -26,8 +27,7 @@ def _split(address: str) -> tuple[str, str]:
     return local, domain.lower()
 
 
-@dataclass(frozen=True)
-class Envelope:
+class Envelope(Record):
     """The SMTP envelope of one delivery; `sender` is "" for the null sender (bounces)."""
 
     sender: str

@@ -7,7 +7,8 @@ sniffed type is asked for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from qmvc.record import Record
+
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -23,8 +24,7 @@ if TYPE_CHECKING:
     from qmvc.message.mime import Leaf, MimeTree
 
 
-@dataclass(frozen=True)
-class Attachment:
+class Attachment(Record):
     """A leaf of the message that is not its own text; content, size and sniffed type are
     decoded on first use."""
 
@@ -32,7 +32,7 @@ class Attachment:
     declared_type: str
     path: str
     depth: int
-    _leaf: Leaf = field(repr=False, compare=False)
+    _leaf: Leaf
 
     @property
     def content(self) -> bytes:

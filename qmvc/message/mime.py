@@ -6,9 +6,10 @@ message that breaks the analysis must still be judged (and a broken one is itsel
 
 from __future__ import annotations
 
+from qmvc.record import Record
+
 import binascii
 import re
-from dataclasses import dataclass
 from email import errors
 from email._policybase import Compat32
 from email.message import Message
@@ -205,8 +206,7 @@ def _header_blocks_text(blocks: list[Message]) -> str:
     )
 
 
-@dataclass(eq=False)
-class Leaf:
+class Leaf(Record):
     """One leaf of the MIME tree, decoded at most once and only when asked."""
 
     part: Part
@@ -255,8 +255,7 @@ class Leaf:
         return html_to_text(text) if self.declared_type == "text/html" else text
 
 
-@dataclass(frozen=True)
-class MimeTree:
+class MimeTree(Record):
     """The analysed leaves in document order, and what was wrong with the structure."""
 
     root: Part

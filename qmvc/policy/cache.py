@@ -12,11 +12,12 @@ the last good entry stays in force and the error is returned for the log.
 
 from __future__ import annotations
 
+from qmvc.record import Record
+
 import os
 import pickle
 import time
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -27,16 +28,14 @@ CACHE_FORMAT = f"qmvc-tree-2-{__version__}"
 RACY_WINDOW_NS = 2_000_000_000
 
 
-@dataclass(frozen=True)
-class FileStamp:
+class FileStamp(Record):
     path: str
     size: int
     mtime_ns: int
     sha256: str
 
 
-@dataclass(frozen=True)
-class CacheEntry:
+class CacheEntry(Record):
     format: str
     policy: str
     written_ns: int
@@ -48,8 +47,7 @@ class PolicyUnavailable(Exception):
     """No compiled policy can be had: the caller defers the message (exit 111)."""
 
 
-@dataclass(frozen=True)
-class LoadedTree:
+class LoadedTree(Record):
     tree: DecisionTree
     stale_reason: str = ""  # why the last good tree is used instead of the current policy
 

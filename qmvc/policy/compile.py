@@ -9,7 +9,6 @@ from __future__ import annotations
 import fnmatch
 import re
 import shlex
-from dataclasses import replace
 from typing import Any
 
 from qmvc.engine import tree
@@ -20,6 +19,7 @@ from qmvc.policy.cost import condition_cost, evaluation_order
 from qmvc.policy.model import PolicyModel
 from qmvc.policy.parse import parse_duration
 from qmvc.policy.shadow import shape
+from qmvc.record import replace
 from qmvc.scanners.catalogue import catalogue_spec
 from qmvc.scanners.spec import ClamdAddress, ClamdSpec, CommandSpec, ScannerSpec, Timeout
 

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
+from qmvc.record import Record
+
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal, Protocol
 
 ScanStatus = Literal["clean", "infected", "failed", "too-large"]
 
 
-@dataclass(frozen=True, slots=True)
-class ScanPart:
+class ScanPart(Record):
     """One decoded part of a message; `name` is as the message gave it (unsafe until sanitised)."""
 
     name: str
     content: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class ScanResult:
+class ScanResult(Record):
     """What an engine said. Anything not clearly clean or infected is `failed`, never a guess."""
 
     status: ScanStatus

@@ -6,11 +6,11 @@ one into a working engine only when a message actually needs scanning.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from qmvc.record import Record
 
 
-@dataclass(frozen=True)
-class Timeout:
+
+class Timeout(Record):
     """A time limit that may grow with the message (`timeout 30s + 10s per MB`)."""
 
     base_seconds: float
@@ -20,8 +20,7 @@ class Timeout:
         return self.base_seconds + self.per_mb_seconds * size_bytes / 1_048_576
 
 
-@dataclass(frozen=True)
-class ClamdAddress:
+class ClamdAddress(Record):
     """Either a unix socket path or a TCP host and port."""
 
     socket_path: str | None = None
@@ -32,8 +31,7 @@ class ClamdAddress:
         return self.socket_path or f"{self.host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class ClamdSpec:
+class ClamdSpec(Record):
     """clamd reached at one or more addresses, tried in order on connection failure."""
 
     name: str
@@ -42,8 +40,7 @@ class ClamdSpec:
     update_command: tuple[str, ...] = ("freshclam",)
 
 
-@dataclass(frozen=True)
-class CommandSpec:
+class CommandSpec(Record):
     """A command-line engine: argv with `{dir}` standing for the directory of parts.
 
     `virus_pattern` is a regular expression applied to each output line; its group
