@@ -24,7 +24,7 @@ from typing import Literal
 from qmvc import __version__
 from qmvc.engine.tree import DecisionTree
 
-CACHE_FORMAT = f"qmvc-tree-2-{__version__}"
+CACHE_FORMAT = f"qmvc-tree-3-{__version__}"
 RACY_WINDOW_NS = 2_000_000_000
 
 
