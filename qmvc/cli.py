@@ -6,13 +6,16 @@ answers 0 for success, 1 for the finding (a bad policy, a failing check), 2 for 
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from qmvc import __version__
 from qmvc.paths import policy_path
+
+if TYPE_CHECKING:
+    import argparse
 
 COMMANDS = {
     "check-policy": ("check_policy", "check a policy file: errors with line, column and hint"),
@@ -23,6 +26,8 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse  # not at the top: `qmvc deliver` never needs it
+
     parser = argparse.ArgumentParser(prog="qmvc", description="Mail and virus control for qmail.")
     parser.add_argument("--version", action="version", version=f"qmvc {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
