@@ -35,7 +35,7 @@ class Record:
             **cls._defaults,
             **{name: cls.__dict__[name] for name in own if name in cls.__dict__},
         }
-        cls.__match_args__ = cls._fields  # class patterns: case Span(file, line)
+        setattr(cls, "__match_args__", cls._fields)  # noqa: B010 -- class patterns: case Span(file, line)
         for name in own:  # instance values live in __dict__; the class keeps no shadow
             if name in cls.__dict__:
                 delattr(cls, name)
