@@ -42,6 +42,9 @@ class Record:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         fields = self._fields
+        if not kwargs and len(args) == len(fields):  # the common case, kept fast
+            object.__setattr__(self, "__dict__", dict(zip(fields, args, strict=True)))
+            return
         if len(args) > len(fields):
             raise TypeError(f"{type(self).__name__} takes {len(fields)} fields, got {len(args)}")
         values = dict(zip(fields, args, strict=False))

@@ -192,11 +192,15 @@ def _label(node: tree.TextMatch | tree.IsEmpty) -> str:
 
 def _shown(text: str) -> str:
     """Message text as evidence: one line, bounded, control characters made visible."""
-    flat = "".join(
-        ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}"
-        for ch in text[:EVIDENCE_LIMIT]
-    )
+    head = text[:EVIDENCE_LIMIT]
+    flat = head if head.isprintable() else "".join(map(_visible, head))
     return f'"{flat}{"..." if len(text) > EVIDENCE_LIMIT else ""}"'
+
+
+def _visible(ch: str) -> str:
+    if ch.isprintable():
+        return ch
+    return f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}"
 
 
 def _shown_values(values: list[str]) -> str:
