@@ -192,9 +192,13 @@ def _label(node: tree.TextMatch | tree.IsEmpty) -> str:
 
 def _shown(text: str) -> str:
     """Message text as evidence: one line, bounded, control characters made visible."""
-    head = text[:EVIDENCE_LIMIT]
-    flat = head if head.isprintable() else "".join(map(_visible, head))
+    flat = text[:EVIDENCE_LIMIT].translate(_CONTROL_ESCAPES)
+    if not flat.isprintable():
+        flat = "".join(map(_visible, flat))
     return f'"{flat}{"..." if len(text) > EVIDENCE_LIMIT else ""}"'
+
+
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
 
 
 def _visible(ch: str) -> str:
