@@ -35,8 +35,13 @@ class Interrupted(BaseException):
     the cache reader) can swallow it and let the message through as clean."""
 
 
+_armed = False
+"""True while an interruption can still turn into a deferral; after that it waits."""
+
+
 def _interrupt(signum: int, frame: object) -> None:
-    raise Interrupted("SIGTERM" if signum == signal.SIGTERM else "time budget exceeded")
+    if _armed:
+        raise Interrupted("SIGTERM" if signum == signal.SIGTERM else "time budget exceeded")
 
 
 LOG_NAME = "qmvc.log"
@@ -48,6 +53,7 @@ PERFORMED_ACTIONS = ("keep", "forward", "notify")
 
 def main(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> int:
     """Run one delivery; returns qmail's exit code and never raises."""
+    global _armed
     environ = os.environ if environ is None else environ
     started = datetime.now()
     clock = time.monotonic()
@@ -57,6 +63,7 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> 
     facts = None
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGALRM, _interrupt)
+    _armed = True
     try:
         option = argv[argv.index("--policy") + 1] if "--policy" in argv else None
         raw = sys.stdin.buffer.read()
@@ -64,9 +71,12 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> 
         exit_code = verdict.exit_code
         error = "; ".join(problems)
     except BaseException as exc:  # noqa: BLE001 — every failure is a deferral, never a loss
+        _armed = False
         exit_code, error = EXIT_DEFER, f"{type(exc).__name__}: {exc}"
+    finally:
+        _armed = False  # from here a SIGTERM waits: the log line must still be written
     signal.alarm(0)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the log line must still be written
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if not _log(base_dir, started, clock, environ, raw, facts, verdict, exit_code, error):
         print(f"qmvc: cannot write {base_dir / LOG_NAME}; {error}", file=sys.stderr)
     if error:
@@ -136,9 +146,7 @@ def _log(
             scanners=tuple((r.name, scanner_code(r)) for r in verdict.scanners) if verdict else (),
             exit_code=exit_code,
             profile=verdict.profile if verdict else "",
-            outcome=(verdict.outcome if verdict else "error")
-            if exit_code != EXIT_DEFER or not error
-            else "deferred",
+            outcome=verdict.outcome if verdict else "deferred",
             message_id=message_id,
             size=len(raw),
             duration_ms=int((time.monotonic() - clock) * 1000),

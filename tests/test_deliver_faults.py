@@ -230,12 +230,6 @@ def test_sigterm_at_any_moment_loses_nothing(qmail: QmailSetup, delay: float) ->
         _assert_never_delivered_in_part(qmail, LARGE_BADMAIL, returncode)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scanners.command.run_bounded kills the engine's process "
-    "group on its own timeout only; the budget's or SIGTERM's exception leaves it "
-    "running (here for an hour)",
-)
 def test_time_budget_also_ends_the_scanner_it_interrupted(tmp_path: Path) -> None:
     qmail = qmail_setup(tmp_path, "budget-stuck.qmvc")
     pid_file = tmp_path / "scanner.pid"

@@ -58,6 +58,10 @@ def run_bounded(argv: Sequence[str], timeout_seconds: float) -> CommandOutcome:
     except subprocess.TimeoutExpired:
         _kill_group(process.pid)
         return CommandOutcome(None, _drain(process), f"timed out after {timeout_seconds:g}s")
+    except BaseException:  # SIGTERM or the delivery's budget: the engine must not outlive us
+        _kill_group(process.pid)
+        process.wait()
+        raise
     text = output.decode("utf-8", errors="replace")
     if process.returncode < 0:
         signal_name = signal.Signals(-process.returncode).name
