@@ -1,7 +1,8 @@
 """The compiled-policy cache: the delivery hot path loads a pickle, never the parser.
 
 An entry is keyed by the policy's path and records every file the policy read (its
-includes and list files) with size, mtime and SHA-256. It is fresh when every file's
+includes and list files) with size, mtime and SHA-256, all taken as the compiler read
+the file, so an edit saved during a compile is seen next time. It is fresh when every file's
 size and mtime match; when they differ, or when a file changed so recently that its
 mtime cannot be trusted, the content hash decides. Entries are written to a temporary
 file and renamed into place, so concurrent deliveries see the old entry or the new one.
@@ -23,16 +24,10 @@ from typing import Literal
 
 from qmvc import __version__
 from qmvc.engine.tree import DecisionTree
+from qmvc.policy.stamp import FileStamp
 
 CACHE_FORMAT = f"qmvc-tree-3-{__version__}"
 RACY_WINDOW_NS = 2_000_000_000
-
-
-class FileStamp(Record):
-    path: str
-    size: int
-    mtime_ns: int
-    sha256: str
 
 
 class CacheEntry(Record):
@@ -71,13 +66,18 @@ def load_tree(policy_path: Path, cache_dir: Path) -> LoadedTree:
     from qmvc.policy.policy import Policy
 
     try:
-        tree = Policy.load(policy_path).compile()
+        policy = Policy.load(policy_path)
+        tree = policy.compile()
     except PolicyError as exc:
         reason = f"policy {policy_path} does not compile: {exc}"
         if entry is not None:
             return LoadedTree(entry.tree, reason)
         raise PolicyUnavailable(reason) from exc
-    _write_entry(entry_path, os.path.abspath(policy_path), tree)
+    stamps = tuple(policy.stamps[path] for path in tree.sources)
+    _store(
+        entry_path,
+        CacheEntry(CACHE_FORMAT, os.path.abspath(policy_path), time.time_ns(), stamps, tree),
+    )
     return LoadedTree(tree)
 
 
@@ -138,19 +138,6 @@ def _sha256(path: str) -> str:
             return hashlib.sha256(handle.read()).hexdigest()
     except OSError:
         return ""
-
-
-def _write_entry(entry_path: Path, policy: str, tree: DecisionTree) -> None:
-    """Atomic replace; a cache that cannot be written only costs speed, never the message."""
-    written_ns = time.time_ns()
-    stamps = []
-    for path in tree.sources:
-        try:
-            status = os.stat(path)
-        except OSError:
-            return
-        stamps.append(FileStamp(path, status.st_size, status.st_mtime_ns, _sha256(path)))
-    _store(entry_path, CacheEntry(CACHE_FORMAT, policy, written_ns, tuple(stamps), tree))
 
 
 def _store(entry_path: Path, entry: CacheEntry) -> None:

@@ -12,6 +12,7 @@ from qmvc.policy.compile import compile_policy
 from qmvc.policy.diagnostics import Diagnostic, PolicyError
 from qmvc.policy.model import PolicyModel
 from qmvc.policy.source import load_policy
+from qmvc.policy.stamp import FileStamp
 
 
 @dataclass
@@ -19,12 +20,13 @@ class Policy:
     path: Path
     syntax: ast.PolicySet
     sources: dict[str, str]
+    stamps: dict[str, FileStamp]
 
     @classmethod
     def load(cls, path: Path) -> Policy:
         """Read and parse the file and its includes; raises PolicyError."""
         loaded = load_policy(path)
-        return cls(path, loaded.policy, loaded.sources)
+        return cls(path, loaded.policy, loaded.sources, loaded.stamps)
 
     @property
     def model(self) -> PolicyModel:

@@ -5,9 +5,14 @@ Everything read is recorded, so the compiled-tree cache knows which files to wat
 
 from __future__ import annotations
 
+import hashlib
+import os
+
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from qmvc.policy.stamp import FileStamp
 
 from qmvc.policy import ast
 from qmvc.policy.diagnostics import Diagnostic, PolicyError, error
@@ -21,6 +26,7 @@ MAX_POLICY_BYTES = 4 * 1024 * 1024
 class LoadedPolicy:
     policy: ast.PolicySet
     sources: dict[str, str]
+    stamps: dict[str, FileStamp]
 
 
 @dataclass
@@ -28,6 +34,7 @@ class _Loader:
     sources: dict[str, str] = field(default_factory=dict)
     files: list[ast.PolicyFile] = field(default_factory=list)
     dependencies: list[str] = field(default_factory=list)
+    stamps: dict[str, FileStamp] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def load(self, path: Path, chain: tuple[str, ...], included_at: Span | None) -> None:
@@ -72,6 +79,7 @@ class _Loader:
         where = included_at or Span(str(path), 1, 1, 1, 2)
         try:
             with path.open("rb") as handle:
+                status = os.fstat(handle.fileno())  # before the read: a later edit shows
                 data = handle.read(MAX_POLICY_BYTES + 1)
         except OSError as exc:
             code = "include-missing" if included_at else "unreadable-file"
@@ -85,6 +93,9 @@ class _Loader:
             )
             return None
         self.dependencies.append(str(path))
+        self.stamps[str(path)] = FileStamp(
+            str(path), status.st_size, status.st_mtime_ns, hashlib.sha256(data).hexdigest()
+        )
         name = str(path)
         if len(data) > MAX_POLICY_BYTES:
             self.diagnostics.append(
@@ -157,4 +168,4 @@ def load_policy(path: Path) -> LoadedPolicy:
     if loader.diagnostics:
         raise PolicyError(loader.diagnostics, loader.sources)
     policy = ast.PolicySet(tuple(loader.files), tuple(dict.fromkeys(loader.dependencies)))
-    return LoadedPolicy(policy, loader.sources)
+    return LoadedPolicy(policy, loader.sources, loader.stamps)
