@@ -190,7 +190,7 @@ def describe(condition: ast.Condition) -> str:
             return f"{_describe_field(condition.field)} is empty"
         case ast.SizeTest():
             return (
-                f"{_describe_field(condition.field)} {condition.comparator} {condition.size_bytes}B"
+                f"{_describe_field(condition.field)} {condition.comparator} {_size_text(condition.size_bytes)}"
             )
         case ast.AnyAttachment():
             return "any attachment"
@@ -202,6 +202,14 @@ def describe(condition: ast.Condition) -> str:
             return " and ".join(_grouped(o) for o in condition.operands)
         case ast.Or():
             return " or ".join(_grouped(o) for o in condition.operands)
+
+
+def _size_text(size_bytes: int) -> str:
+    """A size as an admin writes it: 10MB rather than 10485760B."""
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size_bytes >= factor and size_bytes % factor == 0:
+            return f"{size_bytes // factor}{unit}"
+    return f"{size_bytes}B"
 
 
 def _grouped(condition: ast.Condition) -> str:
