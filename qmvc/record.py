@@ -91,6 +91,8 @@ def replace(record: R, **changes: Any) -> R:
 def _plain(value: Any) -> Any:
     if isinstance(value, Record):
         return value.as_dict()
+    if hasattr(value, "_asdict"):  # a NamedTuple such as Span: its fields, not a list
+        return {name: _plain(item) for name, item in value._asdict().items()}
     if isinstance(value, tuple | list | frozenset | set):
         return [_plain(item) for item in value]
     if isinstance(value, dict):

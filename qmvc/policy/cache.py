@@ -26,7 +26,7 @@ from qmvc import __version__
 from qmvc.engine.tree import DecisionTree
 from qmvc.policy.stamp import FileStamp
 
-CACHE_FORMAT = f"qmvc-tree-3-{__version__}"
+CACHE_FORMAT = f"qmvc-tree-4-{__version__}"
 RACY_WINDOW_NS = 2_000_000_000
 
 
