@@ -26,9 +26,9 @@ from qmvc.actions.notices import (
 from qmvc.engine.verdict import Action, CriterionMatch, ScannerReport, Verdict
 from qmvc.paths import PROJECT_ROOT, TEMPLATES_DIR
 from qmvc.span import Span
+from tests.smtp_support import SmtpServer, running_smtp_server
 
 NO_SPAN = Span("policy.qmvc", 1, 1, 1, 2)
-from tests.smtp_support import SmtpServer, running_smtp_server
 
 LANGUAGES = ("en", "de", "fr")
 EXPECTED_HEADERS = [
