@@ -46,6 +46,10 @@ def _regex(source: str, ignore_case: bool) -> re.Pattern[str]:
     return re.compile(source, re.IGNORECASE if ignore_case else 0)
 
 
+_PENDING = TraceStep("", None, "skipped")
+"""Holds a step's place in the trace until its result is known."""
+
+
 class _Walk:
     """One message's walk: the trace so far and each test's result, by node identity."""
 
@@ -61,7 +65,7 @@ class _Walk:
             self.step(node, remembered[0], f"(already tested) {remembered[1]}".strip(), depth)
             return remembered
         index = len(self.trace)
-        self.trace.append(TraceStep(node.description, node.span, "skipped", "", depth))
+        self.trace.append(_PENDING)  # keeps the parent's place before its operands' steps
         result, evidence = self._compute(node, depth)
         self.memo[id(node)] = (result, evidence)
         self.trace[index] = TraceStep(
@@ -258,7 +262,7 @@ def _badmail(walk: _Walk, profile: tree.ProfileTree) -> list[CriterionMatch]:
             )
             continue
         index = len(walk.trace)
-        walk.trace.append(TraceStep(f"badmail {criterion.name}", criterion.span, "skipped", "", 0))
+        walk.trace.append(_PENDING)
         result, evidence = walk.test(criterion.test, 1)
         walk.trace[index] = TraceStep(
             f"badmail {criterion.name}", criterion.span, "true" if result else "false", "", 0
