@@ -43,18 +43,20 @@ Value = Text | Regex | ListRef
 
 TextOperator = Literal["is", "contains", "matches"]
 Comparator = Literal[">", ">=", "<", "<="]
-FieldName = Literal[
-    "sender",
-    "recipient",
-    "subject",
-    "body",
-    "header",
-    "attachment.name",
-    "attachment.type",
-    "attachment.declared_type",
-    "attachment.size",
-    "message.size",
-]
+TEXT_FIELDS = frozenset(
+    (
+        "sender",
+        "recipient",
+        "subject",
+        "body",
+        "header",
+        "attachment.name",
+        "attachment.type",
+        "attachment.declared_type",
+    )
+)
+SIZE_FIELDS = frozenset(("attachment.size", "message.size"))
+"""What a test may look at; the checker reports any other field name."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,18 +21,7 @@ from qmvc.span import Span
 Check = Callable[[PolicyModel], Iterable[Diagnostic]]
 CHECKS: dict[str, Check] = {}
 
-TEXT_FIELDS = {
-    "sender",
-    "recipient",
-    "subject",
-    "body",
-    "header",
-    "attachment.name",
-    "attachment.type",
-    "attachment.declared_type",
-}
-SIZE_FIELDS = {"attachment.size", "message.size"}
-ATTACHMENT_FIELDS = {f for f in TEXT_FIELDS | SIZE_FIELDS if f.startswith("attachment.")}
+ATTACHMENT_FIELDS = {f for f in ast.TEXT_FIELDS | ast.SIZE_FIELDS if f.startswith("attachment.")}
 NOTICE_AUDIENCES = {"recipient", "sender"}
 KEEPS_THE_MESSAGE = {"keep", "forward", "deliver", "defer", "bounce"}
 REGEX_FLAGS = set("imsx")
@@ -231,7 +220,7 @@ def _regex_problems(regex: ast.Regex) -> Iterator[Diagnostic]:
 def unknown_fields(model: PolicyModel) -> Iterator[Diagnostic]:
     for node in _conditions(model):
         field = getattr(node, "field", None)
-        if field is not None and field.name not in TEXT_FIELDS | SIZE_FIELDS:
+        if field is not None and field.name not in ast.TEXT_FIELDS | ast.SIZE_FIELDS:
             yield error(
                 "unknown-field",
                 f"'{field.name}' is not something a rule can test",
@@ -244,21 +233,21 @@ def unknown_fields(model: PolicyModel) -> Iterator[Diagnostic]:
 @check("wrong-operator")
 def wrong_operators(model: PolicyModel) -> Iterator[Diagnostic]:
     for node in _conditions(model):
-        if isinstance(node, ast.TextTest) and node.field.name in SIZE_FIELDS:
+        if isinstance(node, ast.TextTest) and node.field.name in ast.SIZE_FIELDS:
             yield error(
                 "wrong-operator",
                 f"{node.field.name} is a number: '{node.operator}' does not apply",
                 node.span,
                 f"compare it: {node.field.name} > 10MB",
             )
-        elif isinstance(node, ast.SizeTest) and node.field.name in TEXT_FIELDS:
+        elif isinstance(node, ast.SizeTest) and node.field.name in ast.TEXT_FIELDS:
             yield error(
                 "wrong-operator",
                 f"{node.field.name} is text: it cannot be compared with {node.comparator}",
                 node.span,
                 "use is, contains or matches",
             )
-        elif isinstance(node, ast.EmptyTest) and node.field.name in ATTACHMENT_FIELDS | SIZE_FIELDS:
+        elif isinstance(node, ast.EmptyTest) and node.field.name in ATTACHMENT_FIELDS | ast.SIZE_FIELDS:
             yield error(
                 "wrong-operator",
                 f"'{node.field.name} is empty' is not a test qmvc knows",
