@@ -177,9 +177,8 @@ def _print_table(verdicts: list[tuple[str, Verdict]]) -> None:
             if verdict.criteria
             else ", ".join(v for r in verdict.scanners for v in r.viruses)
         )
-        emit(
-            f"{label:<{width}}  {verdict.outcome:<15}  {verdict.profile:<12}  {verdict.exit_code:<4}  {reason}"
-        )
+        columns = f"{verdict.outcome:<15}  {verdict.profile:<12}  {verdict.exit_code:<4}"
+        emit(f"{label:<{width}}  {columns}  {reason}")
     counts: dict[str, int] = {}
     for _, verdict in verdicts:
         counts[verdict.outcome] = counts.get(verdict.outcome, 0) + 1

@@ -7,6 +7,7 @@ signatures, since the engines keep them until an update succeeds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -38,10 +39,8 @@ def run(args: argparse.Namespace, policy_path: Path) -> int:
             f"qmvc-update {stamp}|{escape(result.name)}|{'ok' if result.ok else 'failed'}"
             f"|rc={result.exit_code}|s={result.seconds:.1f}|{escape(result.output_tail[-200:])}"
         )
-        try:
+        with contextlib.suppress(OSError):  # the printed result still tells the admin
             append_line(base / "qmvc.log", line)
-        except OSError:
-            pass
     if args.format == "json":
         print(
             json.dumps(
@@ -62,7 +61,8 @@ def run(args: argparse.Namespace, policy_path: Path) -> int:
     else:
         for result in results:
             emit(
-                f"{result.name}: {'ok' if result.ok else 'FAILED'} ({' '.join(result.command) or 'nothing to run'})"
+                f"{result.name}: {'ok' if result.ok else 'FAILED'} "
+                f"({' '.join(result.command) or 'nothing to run'})"
                 + ("" if result.ok else f": {result.output_tail.strip()[-300:]}"),
                 "ok" if result.ok else "error",
             )

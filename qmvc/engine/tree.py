@@ -7,12 +7,11 @@ text and compiled on first use, so loading a cached tree costs almost nothing.
 
 from __future__ import annotations
 
-from qmvc.record import Record
-
 from enum import IntEnum
 from typing import Literal
 
 from qmvc.engine.verdict import Action
+from qmvc.record import Record
 from qmvc.scanners.spec import ScannerSpec
 from qmvc.span import Span
 

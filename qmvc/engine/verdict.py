@@ -6,11 +6,10 @@ its JSON form uses exactly the keys documented in the README.
 
 from __future__ import annotations
 
-from qmvc.record import Record
-
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from qmvc.record import Record
 from qmvc.span import Span
 
 Outcome = Literal["clean", "badmail", "virus", "scanner-failure", "too-large"]

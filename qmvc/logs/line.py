@@ -35,8 +35,6 @@ QMVC's own lines (without the scanners field, without key=value fields) parse as
 
 from __future__ import annotations
 
-from qmvc.record import Record
-
 import fcntl
 import os
 from datetime import datetime, timedelta
@@ -44,6 +42,7 @@ from pathlib import Path
 
 from qmvc.engine.verdict import ScannerReport
 from qmvc.logs.escape import escape, unescape
+from qmvc.record import Record
 
 PREFIX = "qmvc Pid:"
 FIELD_SEPARATOR = "|"

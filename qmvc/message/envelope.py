@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from qmvc.record import Record
-
 from collections.abc import Mapping
+
+from qmvc.record import Record
 
 _NULL_SENDERS = frozenset(("", "<>", "#@[]"))
 """qmail writes the null sender as an empty SENDER; `<>` on a command line and qmail-send's

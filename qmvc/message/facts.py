@@ -7,12 +7,11 @@ sniffed type is asked for.
 
 from __future__ import annotations
 
-from qmvc.record import Record
-
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from qmvc.message.envelope import Envelope
+from qmvc.record import Record
 from qmvc.scanners.base import ScanPart
 
 HEADERS_ALONE_ABOVE = 128 * 1024

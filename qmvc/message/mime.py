@@ -6,8 +6,6 @@ message that breaks the analysis must still be judged (and a broken one is itsel
 
 from __future__ import annotations
 
-from qmvc.record import Record
-
 import binascii
 import re
 from email import errors
@@ -18,6 +16,7 @@ from functools import cached_property
 from typing import cast
 
 from qmvc.message.text import decode_bytes, html_to_text, repair_8bit
+from qmvc.record import Record
 
 MAX_DEPTH = 20
 """Containers (multiparts and attached messages) deeper than this are not descended."""

@@ -13,8 +13,7 @@ the last good entry stays in force and the error is returned for the log.
 
 from __future__ import annotations
 
-from qmvc.record import Record
-
+import contextlib
 import os
 import pickle
 import time
@@ -25,6 +24,7 @@ from typing import Literal
 from qmvc import __version__
 from qmvc.engine.tree import DecisionTree
 from qmvc.policy.stamp import FileStamp
+from qmvc.record import Record
 
 CACHE_FORMAT = f"qmvc-tree-4-{__version__}"
 RACY_WINDOW_NS = 2_000_000_000
@@ -150,7 +150,5 @@ def _store(entry_path: Path, entry: CacheEntry) -> None:
             pickle.dump(entry, stream, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(temporary, entry_path)
     except OSError:
-        try:
+        with contextlib.suppress(OSError, UnboundLocalError):
             os.unlink(temporary)
-        except (OSError, UnboundLocalError):
-            pass

@@ -92,15 +92,18 @@ def duplicate_names(model: PolicyModel) -> Iterator[Diagnostic]:
 @check("undefined-list")
 def undefined_lists(model: PolicyModel) -> Iterator[Diagnostic]:
     for node in _conditions(model):
-        if isinstance(node, ast.TextTest) and isinstance(node.value, ast.ListRef):
-            if node.value.name not in model.lists:
-                yield error(
-                    "undefined-list",
-                    f"list '{node.value.name}' is not defined",
-                    node.value.span,
-                    did_you_mean(node.value.name, model.lists)
-                    or 'declare it with: list NAME = "..." ...',
-                )
+        if (
+            isinstance(node, ast.TextTest)
+            and isinstance(node.value, ast.ListRef)
+            and node.value.name not in model.lists
+        ):
+            yield error(
+                "undefined-list",
+                f"list '{node.value.name}' is not defined",
+                node.value.span,
+                did_you_mean(node.value.name, model.lists)
+                or 'declare it with: list NAME = "..." ...',
+            )
 
 
 @check("undefined-scanner")
@@ -247,7 +250,10 @@ def wrong_operators(model: PolicyModel) -> Iterator[Diagnostic]:
                 node.span,
                 "use is, contains or matches",
             )
-        elif isinstance(node, ast.EmptyTest) and node.field.name in ATTACHMENT_FIELDS | ast.SIZE_FIELDS:
+        elif (
+            isinstance(node, ast.EmptyTest)
+            and node.field.name in ATTACHMENT_FIELDS | ast.SIZE_FIELDS
+        ):
             yield error(
                 "wrong-operator",
                 f"'{node.field.name} is empty' is not a test qmvc knows",

@@ -63,8 +63,10 @@ def compile_policy(model: PolicyModel, sources: tuple[str, ...]) -> tree.Decisio
         wildcard_domains=tuple(wildcards),
         default_profile=default.name if default else next(iter(profiles)),
         scanners={name: scanner_spec(s) for name, s in model.scanners.items()},
-        languages=tuple((l.code, l.suffixes) for l in model.languages if not l.is_default),
-        default_language=next((l.code for l in model.languages if l.is_default), "en"),
+        languages=tuple(
+            (lang.code, lang.suffixes) for lang in model.languages if not lang.is_default
+        ),
+        default_language=next((lang.code for lang in model.languages if lang.is_default), "en"),
         guards={name: g.addresses for name, g in model.guards.items()},
         settings=settings,
         budget_seconds=parse_duration(budget.value) if budget else DEFAULT_BUDGET_SECONDS,
@@ -189,9 +191,8 @@ def describe(condition: ast.Condition) -> str:
         case ast.EmptyTest():
             return f"{_describe_field(condition.field)} is empty"
         case ast.SizeTest():
-            return (
-                f"{_describe_field(condition.field)} {condition.comparator} {_size_text(condition.size_bytes)}"
-            )
+            size = _size_text(condition.size_bytes)
+            return f"{_describe_field(condition.field)} {condition.comparator} {size}"
         case ast.AnyAttachment():
             return "any attachment"
         case ast.HasDefects():

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-
-from qmvc.policy.stamp import FileStamp
 
 from qmvc.policy import ast
 from qmvc.policy.diagnostics import Diagnostic, PolicyError, error
 from qmvc.policy.parse import parse_text
+from qmvc.policy.stamp import FileStamp
 from qmvc.span import Span
 
 MAX_POLICY_BYTES = 4 * 1024 * 1024

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from qmvc.record import Record
-
 from collections.abc import Sequence
 from typing import Literal, Protocol
+
+from qmvc.record import Record
 
 ScanStatus = Literal["clean", "infected", "failed", "too-large"]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from qmvc.record import Record
 
 
-
 class Timeout(Record):
     """A time limit that may grow with the message (`timeout 30s + 10s per MB`)."""
 
