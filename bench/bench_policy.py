@@ -56,12 +56,14 @@ def _condition(p: int, r: int) -> str:
     if kind == 1:
         return f'header "X-Mailer" matches /bulk ?mailer {p}\\.{r}/i'
     if kind == 2:
-        return f'any attachment.name matches list names and message.size > {r + 1}KB'
+        return f"any attachment.name matches list names and message.size > {r + 1}KB"
     if kind == 3:
         return f'body contains "unsubscribe {r}" and not sender is empty'
     if kind == 4:
         return f'any attachment.type matches list types or any attachment.name matches "*.{p}{r}"'
-    return f'(subject matches "*invoice {r}*" or body matches /pay(ment)? {p}-{r}/) and any attachment'
+    return (
+        f'(subject matches "*invoice {r}*" or body matches /pay(ment)? {p}-{r}/) and any attachment'
+    )
 
 
 def median_ms(argv: list[str], runs: int) -> float:
@@ -95,11 +97,14 @@ def main() -> int:
         rules = sum(len(p.criteria) for p in tree.profiles.values())
         assert not errors and rules == PROFILES * RULES_PER_PROFILE
 
-        check_policy = median_ms([sys.executable, "-m", "qmvc.cli", "check-policy", str(policy)],
-                                 max(3, runs // 4))
+        check_policy = median_ms(
+            [sys.executable, "-m", "qmvc.cli", "check-policy", str(policy)], max(3, runs // 4)
+        )
 
-        load_cached = (f"from pathlib import Path; from qmvc.policy.cache import load_tree; "
-                       f"load_tree(Path({str(policy)!r}), Path({str(cache_dir)!r}))")
+        load_cached = (
+            f"from pathlib import Path; from qmvc.policy.cache import load_tree; "
+            f"load_tree(Path({str(policy)!r}), Path({str(cache_dir)!r}))"
+        )
         subprocess.run([sys.executable, "-c", load_cached], check=True, cwd=REPO_ROOT)  # fills it
         cached = median_ms([sys.executable, "-c", load_cached], runs)
         import_only = median_ms([sys.executable, "-c", "import qmvc.policy.cache"], runs)
@@ -114,7 +119,9 @@ def main() -> int:
     _row("  of which: import qmvc.policy.cache", import_only, baseline)
     print(f"cached entry: {cache_bytes / 1024:.0f} KiB")
     met = "met" if over < TARGET_MS_OVER_BASELINE else "NOT met"
-    print(f"cached load over baseline: {over:.1f} ms; target < {TARGET_MS_OVER_BASELINE:g} ms: {met}")
+    print(
+        f"cached load over baseline: {over:.1f} ms; target < {TARGET_MS_OVER_BASELINE:g} ms: {met}"
+    )
     return 0 if over < TARGET_MS_OVER_BASELINE else 1
 
 

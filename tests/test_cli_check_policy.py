@@ -25,7 +25,9 @@ def assert_refused_without_traceback(*paths: Path) -> str:
     assert result.stderr == ""
     assert result.returncode == 1
     for path in paths:
-        assert re.search(rf"^{re.escape(str(path))}: [1-9]\d* error\(s\)", result.stdout, re.M), path
+        assert re.search(rf"^{re.escape(str(path))}: [1-9]\d* error\(s\)", result.stdout, re.M), (
+            path
+        )
     assert len(DIAGNOSTIC_LINE.findall(result.stdout)) >= len(paths)
     return result.stdout
 
@@ -43,7 +45,8 @@ def test_shipped_policies_pass_strict() -> None:
 def test_summary_counts_profiles_rules_scanners_domains() -> None:
     result = run_check_policy("policies/strict.qmvc")
     assert result.stdout.strip() == (
-        "policies/strict.qmvc: ok: 2 profiles, 13 rules, 2 scanners, 2 domains; 0 warning(s)")
+        "policies/strict.qmvc: ok: 2 profiles, 13 rules, 2 scanners, 2 domains; 0 warning(s)"
+    )
 
 
 def test_json_lists_each_file_with_its_diagnostics() -> None:
@@ -56,14 +59,24 @@ def test_json_lists_each_file_with_its_diagnostics() -> None:
     diagnostics = [d for r in reports for d in r["diagnostics"]]
     assert {d["code"] for d in diagnostics} == {"undefined-list", "unused-list"}
     for diagnostic in diagnostics:
-        assert {"file", "line", "column", "code", "hint", "severity", "message"} <= diagnostic.keys()
+        assert {
+            "file",
+            "line",
+            "column",
+            "code",
+            "hint",
+            "severity",
+            "message",
+        } <= diagnostic.keys()
         assert diagnostic["file"].startswith("tests/policies/bad/")
         assert diagnostic["line"] >= 1 and diagnostic["column"] >= 1
         assert diagnostic["hint"]
 
 
 def test_json_for_a_syntax_error_points_at_the_word() -> None:
-    result = run_check_policy("--format", "json", "tests/policies/bad/syntax-misspelled-keyword.qmvc")
+    result = run_check_policy(
+        "--format", "json", "tests/policies/bad/syntax-misspelled-keyword.qmvc"
+    )
     [report] = json.loads(result.stdout)
     [diagnostic] = report["diagnostics"]
     assert (diagnostic["line"], diagnostic["column"], diagnostic["end_column"]) == (2, 1, 7)
@@ -71,8 +84,9 @@ def test_json_for_a_syntax_error_points_at_the_word() -> None:
 
 
 def test_strict_json_marks_warnings_as_failing() -> None:
-    result = run_check_policy("--strict", "--format", "json",
-                              "tests/policies/bad/warning-unused-list.qmvc")
+    result = run_check_policy(
+        "--strict", "--format", "json", "tests/policies/bad/warning-unused-list.qmvc"
+    )
     assert result.returncode == 1
     assert json.loads(result.stdout)[0]["ok"] is False
 
@@ -148,17 +162,23 @@ def test_a_10_mb_file_is_refused(tmp_path: Path) -> None:
     assert "error[file-too-large]" in assert_refused_without_traceback(path)
 
 
-@pytest.mark.parametrize("condition", [
-    "not " * 1000 + 'subject is "x"',
-    "(" * 1000 + 'subject is "x"' + ")" * 1000,
-    '(subject is "x" and ' * 1000 + 'body is "y"' + ")" * 1000,
-    'subject is "x" or ' * 1000 + 'body is "y"',
-], ids=["not", "parentheses", "and", "or-chain"])
-def test_deep_conditions_are_refused_or_accepted_without_traceback(condition: str,
-                                                                   tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "not " * 1000 + 'subject is "x"',
+        "(" * 1000 + 'subject is "x"' + ")" * 1000,
+        '(subject is "x" and ' * 1000 + 'body is "y"' + ")" * 1000,
+        'subject is "x" or ' * 1000 + 'body is "y"',
+    ],
+    ids=["not", "parentheses", "and", "or-chain"],
+)
+def test_deep_conditions_are_refused_or_accepted_without_traceback(
+    condition: str, tmp_path: Path
+) -> None:
     path = tmp_path / "deep.qmvc"
-    path.write_text(f"profile p default {{\n  badmail deep when {condition}\n"
-                    "  on badmail { deliver }\n}\n")
+    path.write_text(
+        f"profile p default {{\n  badmail deep when {condition}\n  on badmail {{ deliver }}\n}}\n"
+    )
     result = run_check_policy(str(path))
     assert "Traceback" not in result.stdout + result.stderr
     if condition.startswith(("not", "(")):
@@ -170,6 +190,8 @@ def test_a_long_flat_or_chain_is_accepted(tmp_path: Path) -> None:
     """Width is not depth: 1,000 alternatives side by side are one level."""
     path = tmp_path / "wide.qmvc"
     alternatives = " or ".join(f'subject contains "w{i}"' for i in range(1000))
-    path.write_text(f"profile p default {{\n  badmail wide when {alternatives}\n"
-                    "  on badmail { deliver }\n}\n")
+    path.write_text(
+        f"profile p default {{\n  badmail wide when {alternatives}\n"
+        "  on badmail { deliver }\n}\n"
+    )
     assert run_check_policy(str(path)).returncode == 0

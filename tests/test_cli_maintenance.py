@@ -36,7 +36,9 @@ def test_a_successful_update_exits_0_and_is_logged(tmp_path: Path) -> None:
 
 
 def test_a_failed_update_exits_1_and_is_logged_as_failed(tmp_path: Path) -> None:
-    policy = policy_with_update(tmp_path, f"{sys.executable} -c 'import sys; print(\\\"no network\\\"); sys.exit(2)'")
+    policy = policy_with_update(
+        tmp_path, f"{sys.executable} -c 'import sys; print(\\\"no network\\\"); sys.exit(2)'"
+    )
     done = run(["update-signatures", "--policy", str(policy)], tmp_path / "q")
     assert done.returncode == 1
     assert "FAILED" in done.stdout and "no network" in done.stdout
@@ -48,7 +50,8 @@ def test_report_summarises_the_log(tmp_path: Path) -> None:
     log.write_text(
         "qmvc Pid:1|20011106 09:22:47|a@example.com|b@example.org|exe:0|clamav:0|RC:0|09:22:47\n"
         "qmvc Pid:2|20011106 09:22:51||c@example.org|exe:0|clamav:1|RC:99|09:22:52"
-        "|profile=p|outcome=virus|msgid=|size=10|ms=5|viruses=W32/Goner@MM\n")
+        "|profile=p|outcome=virus|msgid=|size=10|ms=5|viruses=W32/Goner@MM\n"
+    )
     done = run(["report", str(log)], tmp_path)
     assert done.returncode == 0, done.stderr
     assert "2 messages" in done.stdout

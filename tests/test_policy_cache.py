@@ -63,16 +63,24 @@ def test_first_load_compiles_and_writes_the_cache(policy: Path, cache_dir: Path)
     assert cache_file(policy, cache_dir).is_file()
 
 
-def test_a_second_load_in_a_fresh_process_does_not_import_lark(policy: Path,
-                                                                cache_dir: Path) -> None:
+def test_a_second_load_in_a_fresh_process_does_not_import_lark(
+    policy: Path, cache_dir: Path
+) -> None:
     load_tree(policy, cache_dir)
-    script = ("import sys; from pathlib import Path; from qmvc.policy.cache import load_tree; "
-              f"loaded = load_tree(Path({str(policy)!r}), Path({str(cache_dir)!r})); "
-              "print(sorted(m for m in sys.modules if m == 'lark' or m.startswith('lark.')), "
-              "loaded.stale_reason == '')")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-                            check=True)
+    script = (
+        "import sys; from pathlib import Path; from qmvc.policy.cache import load_tree; "
+        f"loaded = load_tree(Path({str(policy)!r}), Path({str(cache_dir)!r})); "
+        "print(sorted(m for m in sys.modules if m == 'lark' or m.startswith('lark.')), "
+        "loaded.stale_reason == '')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        check=True,
+    )
     assert result.stdout.strip() == "[] True"
 
 
@@ -82,8 +90,9 @@ def test_an_edited_policy_is_picked_up(policy: Path, cache_dir: Path) -> None:
     assert "worms" in rule_names(policy, cache_dir)
 
 
-def test_an_edit_of_the_same_size_in_the_same_second_is_picked_up(policy: Path,
-                                                                  cache_dir: Path) -> None:
+def test_an_edit_of_the_same_size_in_the_same_second_is_picked_up(
+    policy: Path, cache_dir: Path
+) -> None:
     status = policy.stat()
     assert "worm" in rule_names(policy, cache_dir)
     policy.write_text(MAIN.replace("badmail worm", "badmail mrow"))
@@ -103,8 +112,7 @@ def test_an_edited_list_file_is_picked_up(policy: Path, cache_dir: Path) -> None
     assert labels_of(policy, cache_dir, "names") == ['"*.exe"', '"*.scr"', '"*.pif"']
 
 
-def test_a_broken_edit_keeps_the_last_good_tree_and_says_why(policy: Path,
-                                                             cache_dir: Path) -> None:
+def test_a_broken_edit_keeps_the_last_good_tree_and_says_why(policy: Path, cache_dir: Path) -> None:
     good = rule_names(policy, cache_dir)
     rewrite(policy, MAIN.replace("badmail worm when", "badmail worm whn"))
     loaded = load_tree(policy, cache_dir)
@@ -143,10 +151,14 @@ def test_a_missing_policy_without_cache_is_unavailable(tmp_path: Path, cache_dir
         load_tree(tmp_path / "absent.qmvc", cache_dir)
 
 
-@pytest.mark.parametrize("garbage", [b"", b"not a pickle", b"\x80\x05K\x01.", b"\x80\x05\x95"],
-                         ids=["empty", "text", "another-object", "truncated"])
-def test_a_corrupt_cache_file_is_ignored_and_rewritten(policy: Path, cache_dir: Path,
-                                                       garbage: bytes) -> None:
+@pytest.mark.parametrize(
+    "garbage",
+    [b"", b"not a pickle", b"\x80\x05K\x01.", b"\x80\x05\x95"],
+    ids=["empty", "text", "another-object", "truncated"],
+)
+def test_a_corrupt_cache_file_is_ignored_and_rewritten(
+    policy: Path, cache_dir: Path, garbage: bytes
+) -> None:
     load_tree(policy, cache_dir)
     entry = cache_file(policy, cache_dir)
     entry.write_bytes(garbage)
@@ -156,8 +168,9 @@ def test_a_corrupt_cache_file_is_ignored_and_rewritten(policy: Path, cache_dir: 
     assert load_tree(policy, cache_dir).tree == loaded.tree
 
 
-def test_an_unwritable_cache_directory_costs_speed_not_the_tree(policy: Path,
-                                                                tmp_path: Path) -> None:
+def test_an_unwritable_cache_directory_costs_speed_not_the_tree(
+    policy: Path, tmp_path: Path
+) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     assert load_tree(policy, blocker / "cache").stale_reason == ""

@@ -1,4 +1,4 @@
-"""The compiled decision tree: plain picklable data, cheap tests first, shared tests, list regexes."""
+"""The compiled decision tree: plain picklable data, cheap tests first, shared tests, lists."""
 
 from __future__ import annotations
 
@@ -106,7 +106,9 @@ def test_a_test_used_by_two_rules_is_one_shared_object() -> None:
 
 def test_sharing_survives_the_pickle_round_trip() -> None:
     profiles = pickle.loads(pickle.dumps(compiled(MATCHING))).profiles
-    assert criterion(profiles["standard"], "names").test is criterion(profiles["strict"], "names").test
+    assert (
+        criterion(profiles["standard"], "names").test is criterion(profiles["strict"], "names").test
+    )
 
 
 def test_different_case_rules_are_not_shared() -> None:

@@ -33,16 +33,46 @@ def _too_large_policy() -> bytes:
 GENERATED: dict[str, Callable[[], bytes]] = {"file-too-large": _too_large_policy}
 
 # Every code the issue asks check-policy to report, each needing at least one golden case.
-REQUIRED_CODES = """
-    unexpected-token unexpected-end unexpected-character unterminated-string unterminated-regex
-    bad-duration undefined-list undefined-scanner undefined-profile undefined-guard
-    undefined-template duplicate-name invalid-regex domain-conflict include-cycle
-    include-missing unknown-language unknown-field wrong-operator unknown-engine scanner-config
-    no-profile several-defaults no-default-profile missing-action message-lost
-    conflicting-actions too-deep binary-file invalid-encoding file-too-large invalid-setting
-    shadowed-rule unused-scanner unused-profile unused-list
-    sender-notice-without-nullsender-guard timeout-budget
-""".split()
+REQUIRED_CODES = [
+    "unexpected-token",
+    "unexpected-end",
+    "unexpected-character",
+    "unterminated-string",
+    "unterminated-regex",
+    "bad-duration",
+    "undefined-list",
+    "undefined-scanner",
+    "undefined-profile",
+    "undefined-guard",
+    "undefined-template",
+    "duplicate-name",
+    "invalid-regex",
+    "domain-conflict",
+    "include-cycle",
+    "include-missing",
+    "unknown-language",
+    "unknown-field",
+    "wrong-operator",
+    "unknown-engine",
+    "scanner-config",
+    "no-profile",
+    "several-defaults",
+    "no-default-profile",
+    "missing-action",
+    "message-lost",
+    "conflicting-actions",
+    "too-deep",
+    "binary-file",
+    "invalid-encoding",
+    "file-too-large",
+    "invalid-setting",
+    "shadowed-rule",
+    "unused-scanner",
+    "unused-profile",
+    "unused-list",
+    "sender-notice-without-nullsender-guard",
+    "timeout-budget",
+]
 
 
 def run_check_policy(*arguments: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
@@ -51,7 +81,13 @@ def run_check_policy(*arguments: str, cwd: Path = REPO_ROOT) -> subprocess.Compl
     environment.pop("QMVC_POLICY", None)
     return subprocess.run(
         [sys.executable, "-m", "qmvc.cli", "check-policy", *arguments],
-        cwd=cwd, env=environment, capture_output=True, text=True, timeout=120, check=False)
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _case_names() -> list[str]:
@@ -106,8 +142,11 @@ def test_every_case_shows_a_diagnostic() -> None:
 def test_every_diagnostic_code_has_a_golden_case() -> None:
     shown = set()
     for name in _case_names():
-        shown |= set(re.findall(r"(?:error|warning)\[([a-z-]+)\]",
-                                _expected_path(name).read_text(encoding="utf-8")))
+        shown |= set(
+            re.findall(
+                r"(?:error|warning)\[([a-z-]+)\]", _expected_path(name).read_text(encoding="utf-8")
+            )
+        )
     assert sorted(set(REQUIRED_CODES) - shown) == []
 
 

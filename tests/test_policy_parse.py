@@ -33,13 +33,17 @@ def test_and_binds_tighter_than_or() -> None:
 
 
 def test_timeouts_read_units_and_per_megabyte_growth() -> None:
-    [scanner] = parse_text('scanner c clamd socket "/s" timeout 1.5m + 250ms per MB', "t").statements
+    [scanner] = parse_text(
+        'scanner c clamd socket "/s" timeout 1.5m + 250ms per MB', "t"
+    ).statements
     assert isinstance(scanner, ast.ScannerDecl) and scanner.timeout is not None
     assert (scanner.timeout.seconds, scanner.timeout.per_mb_seconds) == (90.0, 0.25)
 
 
-@pytest.mark.parametrize(("written", "size_bytes"), [
-    ("25MB", 25 * 1024**2), ("1 K", 1024), ("512B", 512), ("2.5mb", int(2.5 * 1024**2)), ("7", 7)])
+@pytest.mark.parametrize(
+    ("written", "size_bytes"),
+    [("25MB", 25 * 1024**2), ("1 K", 1024), ("512B", 512), ("2.5mb", int(2.5 * 1024**2)), ("7", 7)],
+)
 def test_sizes_read_units(written: str, size_bytes: int) -> None:
     condition = only_condition(f"message.size > {written}")
     assert isinstance(condition, ast.SizeTest) and condition.size_bytes == size_bytes
@@ -67,8 +71,9 @@ def test_nesting_at_the_limit_is_accepted() -> None:
 
 
 def test_nesting_past_the_limit_is_too_deep() -> None:
-    code, *_ = syntax_error(f"profile p {{ badmail r when {'not ' * (MAX_CONDITION_DEPTH + 1)}"
-                            "sender is empty }")
+    code, *_ = syntax_error(
+        f"profile p {{ badmail r when {'not ' * (MAX_CONDITION_DEPTH + 1)}sender is empty }}"
+    )
     assert code == "too-deep"
 
 

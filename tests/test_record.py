@@ -70,4 +70,6 @@ def test_as_dict_turns_nested_records_into_plain_data() -> None:
     class Line(Record):
         points: tuple[Point, ...]
 
-    assert Line((Point(1), Point(2, 3))).as_dict() == {"points": [{"x": 1, "y": 0}, {"x": 2, "y": 3}]}
+    assert Line((Point(1), Point(2, 3))).as_dict() == {
+        "points": [{"x": 1, "y": 0}, {"x": 2, "y": 3}]
+    }

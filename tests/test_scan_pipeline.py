@@ -19,8 +19,10 @@ from qmvc.logs.line import parse_line
 from qmvc.message.envelope import Envelope
 from qmvc.message.facts import MessageFacts
 from qmvc.policy.policy import Policy
-from tests.clamd_support import RunningClamd, clamd_server, clamd_tiny_limit  # noqa: F401
+from tests.clamd_support import RunningClamd
 from tests.corpus.make_corpus import eicar
+
+pytest_plugins = ["tests.clamd_support"]
 
 EICAR_NAME = "Eicar-Test-Signature.UNOFFICIAL"
 ENVELOPE = Envelope.from_addresses("alice@example.com", "bob@example.org")
@@ -33,8 +35,9 @@ def message(attachment: bytes | None = None, filename: str = "report.bin") -> by
     mail["Subject"] = "quarterly figures"
     mail.set_content("See the attachment.\n")
     if attachment is not None:
-        mail.add_attachment(attachment, maintype="application", subtype="octet-stream",
-                            filename=filename)
+        mail.add_attachment(
+            attachment, maintype="application", subtype="octet-stream", filename=filename
+        )
     return bytes(mail)
 
 
@@ -44,8 +47,12 @@ def compile_policy(tmp_path: Path, text: str) -> DecisionTree:
     return Policy.load(path).compile()
 
 
-def clamd_policy(server: RunningClamd, scan: str = "scan clamav unless badmail first",
-                 extra: str = "", blocks: str = "") -> str:
+def clamd_policy(
+    server: RunningClamd,
+    scan: str = "scan clamav unless badmail first",
+    extra: str = "",
+    blocks: str = "",
+) -> str:
     return f'''
 scanner clamav clamd socket "{server.socket_path}" timeout 20s
 scanner clamscan command engine clamscan
@@ -65,8 +72,9 @@ def verdict_for(tree: DecisionTree, raw: bytes):  # type: ignore[no-untyped-def]
     return evaluate(tree, MessageFacts(raw, ENVELOPE), scanner_provider(tree))
 
 
-def test_eicar_attachment_is_a_virus_found_by_real_clamd(tmp_path: Path,
-                                                         clamd_server: RunningClamd) -> None:
+def test_eicar_attachment_is_a_virus_found_by_real_clamd(
+    tmp_path: Path, clamd_server: RunningClamd
+) -> None:
     tree = compile_policy(tmp_path, clamd_policy(clamd_server))
     verdict = verdict_for(tree, message(eicar()))
     assert verdict.outcome == "virus"
@@ -76,48 +84,66 @@ def test_eicar_attachment_is_a_virus_found_by_real_clamd(tmp_path: Path,
 
 
 def test_clean_mail_passes_real_clamd(tmp_path: Path, clamd_server: RunningClamd) -> None:
-    verdict = verdict_for(compile_policy(tmp_path, clamd_policy(clamd_server)), message(b"%PDF-1.4 hello"))
+    verdict = verdict_for(
+        compile_policy(tmp_path, clamd_policy(clamd_server)), message(b"%PDF-1.4 hello")
+    )
     assert (verdict.outcome, verdict.exit_code) == ("clean", 0)
     assert verdict.scanners[0].status == "ran"
 
 
-def test_badmail_bypasses_the_engine_and_names_the_rule(tmp_path: Path,
-                                                        clamd_server: RunningClamd) -> None:
-    verdict = verdict_for(compile_policy(tmp_path, clamd_policy(clamd_server)),
-                          message(eicar(), filename="setup.exe"))
+def test_badmail_bypasses_the_engine_and_names_the_rule(
+    tmp_path: Path, clamd_server: RunningClamd
+) -> None:
+    verdict = verdict_for(
+        compile_policy(tmp_path, clamd_policy(clamd_server)), message(eicar(), filename="setup.exe")
+    )
     assert verdict.outcome == "badmail"
     report = verdict.scanners[0]
     assert report.status == "skipped" and "exe" in report.reason and report.seconds == 0
 
 
 def test_without_unless_badmail_a_badmail_is_still_scanned_and_the_virus_wins(
-        tmp_path: Path, clamd_server: RunningClamd) -> None:
+    tmp_path: Path, clamd_server: RunningClamd
+) -> None:
     tree = compile_policy(tmp_path, clamd_policy(clamd_server, scan="scan clamav first"))
     verdict = verdict_for(tree, message(eicar(), filename="setup.exe"))
     assert verdict.outcome == "virus"
     assert [c.name for c in verdict.criteria] == ["exe"]
 
 
-def test_first_stops_at_the_first_engine_that_finds_a_virus(tmp_path: Path,
-                                                            clamd_server: RunningClamd) -> None:
+def test_first_stops_at_the_first_engine_that_finds_a_virus(
+    tmp_path: Path, clamd_server: RunningClamd
+) -> None:
     tree = compile_policy(tmp_path, clamd_policy(clamd_server, scan="scan clamav, clamscan first"))
     verdict = verdict_for(tree, message(eicar()))
-    assert [(r.name, r.status) for r in verdict.scanners] == [("clamav", "ran"), ("clamscan", "skipped")]
+    assert [(r.name, r.status) for r in verdict.scanners] == [
+        ("clamav", "ran"),
+        ("clamscan", "skipped"),
+    ]
     assert "clamav" in verdict.scanners[1].reason
 
 
 def test_all_collects_every_engines_verdict(tmp_path: Path, clamd_server: RunningClamd) -> None:
     tree = compile_policy(tmp_path, clamd_policy(clamd_server, scan="scan clamav, clamscan all"))
     verdict = verdict_for(tree, message(eicar()))
-    assert [(r.name, r.status) for r in verdict.scanners] == [("clamav", "ran"), ("clamscan", "ran")]
+    assert [(r.name, r.status) for r in verdict.scanners] == [
+        ("clamav", "ran"),
+        ("clamscan", "ran"),
+    ]
     assert all(EICAR_NAME.split(".")[0] in r.viruses[0] for r in verdict.scanners)
 
 
-def test_parallel_returns_when_the_first_virus_is_found(tmp_path: Path,
-                                                        clamd_server: RunningClamd) -> None:
+def test_parallel_returns_when_the_first_virus_is_found(
+    tmp_path: Path, clamd_server: RunningClamd
+) -> None:
     hang = Path(__file__).parent / "fake_engines" / "hang.py"
-    slow = f'scanner slow command run "{sys.executable} {hang} {{dir}} {tmp_path}/record" clean 0 infected 1 timeout 20s'
-    tree = compile_policy(tmp_path, clamd_policy(clamd_server, scan="scan slow, clamav parallel", extra=slow))
+    slow = (
+        f'scanner slow command run "{sys.executable} {hang} {{dir}} {tmp_path}/record" '
+        "clean 0 infected 1 timeout 20s"
+    )
+    tree = compile_policy(
+        tmp_path, clamd_policy(clamd_server, scan="scan slow, clamav parallel", extra=slow)
+    )
     verdict = verdict_for(tree, message(eicar()))
     assert verdict.outcome == "virus"
     statuses = dict((r.name, r.status) for r in verdict.scanners)
@@ -126,7 +152,8 @@ def test_parallel_returns_when_the_first_virus_is_found(tmp_path: Path,
 
 
 def test_a_message_over_streammaxlength_is_too_large_and_deferred_by_default(
-        tmp_path: Path, clamd_tiny_limit: RunningClamd) -> None:
+    tmp_path: Path, clamd_tiny_limit: RunningClamd
+) -> None:
     tree = compile_policy(tmp_path, clamd_policy(clamd_tiny_limit))
     verdict = verdict_for(tree, message(os.urandom(64 * 1024)))
     assert verdict.outcome == "too-large"
@@ -134,9 +161,12 @@ def test_a_message_over_streammaxlength_is_too_large_and_deferred_by_default(
     assert verdict.exit_code == 111
 
 
-def test_a_policy_may_deliver_too_large_mail_unscanned(tmp_path: Path,
-                                                       clamd_tiny_limit: RunningClamd) -> None:
-    tree = compile_policy(tmp_path, clamd_policy(clamd_tiny_limit, blocks="on too-large { deliver }"))
+def test_a_policy_may_deliver_too_large_mail_unscanned(
+    tmp_path: Path, clamd_tiny_limit: RunningClamd
+) -> None:
+    tree = compile_policy(
+        tmp_path, clamd_policy(clamd_tiny_limit, blocks="on too-large { deliver }")
+    )
     verdict = verdict_for(tree, message(os.urandom(64 * 1024)))
     assert (verdict.outcome, verdict.exit_code) == ("too-large", 0)
 
@@ -148,8 +178,9 @@ def test_a_dead_clamd_is_a_scanner_failure_never_clean(tmp_path: Path) -> None:
     assert verdict.scanners[0].status == "failed"
 
 
-def test_a_farm_tries_the_next_address_when_the_first_is_down(tmp_path: Path,
-                                                              clamd_server: RunningClamd) -> None:
+def test_a_farm_tries_the_next_address_when_the_first_is_down(
+    tmp_path: Path, clamd_server: RunningClamd
+) -> None:
     policy = f'''
 scanner farm clamd socket "{tmp_path}/dead.sock" "{clamd_server.socket_path}" timeout 20s
 profile p default {{
@@ -161,16 +192,29 @@ profile p default {{
     assert verdict.outcome == "virus"
 
 
-def test_deliver_keeps_a_virus_in_quarantine_and_logs_the_engine(tmp_path: Path,
-                                                                 clamd_server: RunningClamd) -> None:
+def test_deliver_keeps_a_virus_in_quarantine_and_logs_the_engine(
+    tmp_path: Path, clamd_server: RunningClamd
+) -> None:
     policy = tmp_path / "policy.qmvc"
     policy.write_text(clamd_policy(clamd_server))
     raw = message(eicar())
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "QMVC_DIR": str(tmp_path / "qmvc"),
-           "QMVC_POLICY": str(policy), "SENDER": "alice@example.com",
-           "RECIPIENT": "bob@example.org", "HOST": "example.org", "LOCAL": "bob"}
-    done = subprocess.run([sys.executable, "-m", "qmvc.cli", "deliver"], input=raw, env=env,
-                          capture_output=True, timeout=60)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "QMVC_DIR": str(tmp_path / "qmvc"),
+        "QMVC_POLICY": str(policy),
+        "SENDER": "alice@example.com",
+        "RECIPIENT": "bob@example.org",
+        "HOST": "example.org",
+        "LOCAL": "bob",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "qmvc.cli", "deliver"],
+        input=raw,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
     assert done.returncode == 99, done.stderr
     kept = list((tmp_path / "qmvc" / "quarantine" / "virus" / "new").iterdir())
     assert [p.read_bytes() for p in kept] == [raw]
@@ -188,6 +232,8 @@ def test_eicar_inside_a_nested_message_is_found(tmp_path: Path, clamd_server: Ru
     outer["Subject"] = "fwd"
     outer.set_content("forwarded\n")
     outer.add_attachment(inner)
-    policy = clamd_policy(clamd_server).replace('badmail exe when any attachment.name matches "*.exe"', "")
+    policy = clamd_policy(clamd_server).replace(
+        'badmail exe when any attachment.name matches "*.exe"', ""
+    )
     verdict = verdict_for(compile_policy(tmp_path, policy), bytes(outer))
     assert verdict.outcome == "virus"

@@ -11,12 +11,12 @@ import json
 import os
 import sys
 import time
-from qmvc.record import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from qmvc.record import replace
 from qmvc.scanners.base import ScanPart, ScanResult
 from qmvc.scanners.catalogue import catalogue_spec
 from qmvc.scanners.command import CommandScanner

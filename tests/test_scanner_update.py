@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from qmvc.record import replace
 from pathlib import Path
 
+from qmvc.record import replace
 from qmvc.scanners.catalogue import catalogue_spec
 from qmvc.scanners.spec import ClamdAddress, ClamdSpec, CommandSpec, Timeout
 from qmvc.scanners.update import update_signatures
