@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 COMMANDS = {
     "check-policy": ("check_policy", "check a policy file: errors with line, column and hint"),
     "explain": ("explain", "show the path a message takes through the policy"),
+    "notice": ("notice", "preview the incident notices a message would cause"),
     "report": ("report", "summarise qmvc.log: outcomes, rules, viruses, senders, recipients"),
     "update-signatures": ("update_signatures", "run each scanner's signature update"),
 }

@@ -100,6 +100,30 @@ def _notify(
     from qmvc.actions import notices
     from qmvc.actions.inject import ForwardError
 
+    try:
+        composed = compose_notices(audience, verdict, facts, tree)
+    except (notices.NoticeError, ValueError, OSError) as exc:
+        report.problems.append(f"notice to {audience}: {exc}")
+        return
+    for address, notice in composed:
+        try:
+            if notices.send_notice(notice, address, _injector(tree), ACTION_TIMEOUT_SECONDS):
+                report.notified.append(address)
+        except (ForwardError, ValueError, OSError) as exc:
+            report.problems.append(f"notice to {address or '<>'}: {exc}")
+
+
+def compose_notices(
+    audience: str, verdict: Verdict, facts: MessageFacts, tree: DecisionTree
+) -> list[tuple[str, bytes]]:
+    """The notices `notify AUDIENCE` sends for this verdict: (address, message) pairs.
+
+    A guard gets the AV or badmail guard template in the policy's default language; the
+    recipient likewise; the sender gets the sender template in his language, chosen by
+    the longest matching domain suffix. Raises NoticeError when a notice cannot be made.
+    """
+    from qmvc.actions import notices
+
     guard_name = "av" if verdict.outcome == "virus" else "badmail"
     guard_address = next(iter(tree.guards.get(guard_name, ())), "")
     hostname = tree.settings.get("hostname") or socket.gethostname()
@@ -121,17 +145,16 @@ def _notify(
         recipient=facts.envelope.recipient,
         subject=facts.subject,
         message_id=facts.message_id,
-        date="",
+        date=next(iter(facts.header("Date")), ""),
         guard=guard_address,
         hostname=hostname,
     )
     templates = Path(tree.settings.get("templates", str(TEMPLATES_DIR)))
-    for address in addresses:
-        try:
-            notice = notices.render_notice(
-                template, language, context, from_address, address, templates
-            )
-            if notices.send_notice(notice, address, _injector(tree), ACTION_TIMEOUT_SECONDS):
-                report.notified.append(address)
-        except (notices.NoticeError, ForwardError, ValueError, OSError) as exc:
-            report.problems.append(f"notice to {address or '<>'}: {exc}")
+    return [
+        (
+            address,
+            notices.render_notice(template, language, context, from_address, address, templates),
+        )
+        for address in addresses
+        if not notices.is_null_sender(address)
+    ]

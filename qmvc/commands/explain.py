@@ -21,6 +21,7 @@ from qmvc.console import emit
 if TYPE_CHECKING:
     from qmvc.engine.tree import DecisionTree
     from qmvc.engine.verdict import TraceStep, Verdict
+    from qmvc.message.envelope import Envelope
 
 RESULT_STYLES = {
     "true": "bold red",
@@ -52,15 +53,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace, policy_path: Path) -> int:
+def load_decision_tree(policy_path: Path) -> DecisionTree | None:
+    """The compiled policy, or None after printing its diagnostics to stderr."""
     from qmvc.policy.diagnostics import PolicyError, render_text
     from qmvc.policy.policy import Policy
 
     try:
-        decision_tree = Policy.load(policy_path).compile()
+        return Policy.load(policy_path).compile()
     except PolicyError as exc:
         for diagnostic in exc.diagnostics:
             emit(render_text(diagnostic, exc.sources), diagnostic.severity, sys.stderr)
+        return None
+
+
+def run(args: argparse.Namespace, policy_path: Path) -> int:
+    decision_tree = load_decision_tree(policy_path)
+    if decision_tree is None:
         return 1
     try:
         messages = list(_messages(args.message, args.each))
@@ -112,17 +120,22 @@ def _messages(source: str, each: bool) -> Iterator[tuple[str, bytes]]:
 def _explain(decision_tree: DecisionTree, raw: bytes, args: argparse.Namespace) -> Verdict:
     from qmvc.engine.evaluate import evaluate
     from qmvc.engine.scanning import scanner_provider
-    from qmvc.message.envelope import Envelope
     from qmvc.message.facts import MessageFacts
 
-    sender, recipient = args.sender, args.recipient
+    facts = MessageFacts(raw, envelope_for(raw, args.sender, args.recipient))
+    scanners = None if args.no_scan else scanner_provider(decision_tree)
+    return evaluate(decision_tree, facts, scanners)
+
+
+def envelope_for(raw: bytes, sender: str | None, recipient: str | None) -> Envelope:
+    """The envelope from --sender/--recipient, else read back from the message's headers."""
+    from qmvc.message.envelope import Envelope
+
     if sender is None or recipient is None:
         header_sender, header_recipient = _envelope_from_headers(raw)
         sender = header_sender if sender is None else sender
         recipient = header_recipient if recipient is None else recipient
-    facts = MessageFacts(raw, Envelope.from_addresses(sender, recipient))
-    scanners = None if args.no_scan else scanner_provider(decision_tree)
-    return evaluate(decision_tree, facts, scanners)
+    return Envelope.from_addresses(sender, recipient)
 
 
 def _envelope_from_headers(raw: bytes) -> tuple[str, str]:
