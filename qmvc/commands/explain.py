@@ -12,7 +12,7 @@ import errno
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -163,8 +163,8 @@ def _print_verdict(verdict: Verdict) -> None:
         + ("  (deferred: qmail retries later)" if verdict.exit_code == EXIT_DEFER else ""),
         style,
     )
-    for step in verdict.trace:
-        emit(_trace_line(step), RESULT_STYLES.get(step.result, ""))
+    for prefix, step in _tree_prefixes(verdict.trace):
+        emit(prefix + _trace_line(step), RESULT_STYLES.get(step.result, ""))
     for criterion in verdict.criteria:
         emit(f"badmail: {criterion.name}: {criterion.evidence}", "bold red")
     for report in verdict.scanners:
@@ -178,7 +178,32 @@ def _print_verdict(verdict: Verdict) -> None:
 def _trace_line(step: TraceStep) -> str:
     where = f"  [{step.span}]" if step.span and step.span.line else ""
     detail = f": {step.detail}" if step.detail else ""
-    return f"{'  ' * step.depth}{step.result:<7} {step.node}{detail}{where}"
+    return f"{step.result:<7} {step.node}{detail}{where}"
+
+
+def _tree_prefixes(trace: Sequence[TraceStep]) -> list[tuple[str, TraceStep]]:
+    """Tree branches drawn from each step's depth, so the trace reads as a tree piped too."""
+    rows: list[tuple[str, TraceStep]] = []
+    for index, step in enumerate(trace):
+        prefix = ""
+        for level in range(step.depth + 1):
+            last = _is_last_at(trace, index, level)
+            if level == step.depth:
+                prefix += "└── " if last else "├── "
+            else:
+                prefix += "    " if last else "│   "
+        rows.append((prefix, step))
+    return rows
+
+
+def _is_last_at(trace: Sequence[TraceStep], index: int, level: int) -> bool:
+    """No later sibling at `level` before the branch holding step `index` closes."""
+    for later in trace[index + 1 :]:
+        if later.depth < level:
+            return True
+        if later.depth == level:
+            return False
+    return True
 
 
 def _print_table(verdicts: list[tuple[str, Verdict]]) -> None:
