@@ -131,7 +131,13 @@ class _Walk:
     def _text(self, node: tree.TextMatch) -> tuple[bool, str]:
         values = _field_values(self.facts, node.field, node.header)
         pattern = _regex(node.regex, node.ignore_case)
-        matches = [(value, pattern.search(value)) for value in values]
+        if node.literals:  # substrings: `in` decides, the regex runs only on a hit
+            matches = [
+                (value, pattern.search(value) if _holds_literal(node, value) else None)
+                for value in values
+            ]
+        else:
+            matches = [(value, pattern.search(value)) for value in values]
         if node.quantifier == "every":
             hit = bool(values) and all(m for _, m in matches)
         else:
@@ -158,6 +164,11 @@ class _Walk:
         results = [compare(s, node.size_bytes) for s in sizes]
         hit = bool(sizes) and (all(results) if node.quantifier == "every" else any(results))
         return hit, f"{node.field}: {', '.join(str(s) for s in sizes[:5]) or 'none'} bytes"
+
+
+def _holds_literal(node: tree.TextMatch, value: str) -> bool:
+    text = value.lower() if node.ignore_case else value
+    return any(literal in text for literal in node.literals)
 
 
 _COMPARATORS: dict[str, Callable[[int, int], bool]] = {

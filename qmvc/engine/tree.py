@@ -40,7 +40,11 @@ class PatternItem(Record):
 
 
 class TextMatch(Record):
-    """`field` matched against one regex (all alternatives of a list joined in one)."""
+    """`field` matched against one regex (all alternatives of a list joined in one).
+
+    `literals`, when set, are the same test as plain substrings (lower-cased when the test
+    ignores case): a `contains` test is answered by `in`, and the regex only runs to report
+    where a hit is."""
 
     field: str
     header: str
@@ -51,6 +55,7 @@ class TextMatch(Record):
     description: str
     span: Span
     cost: Cost
+    literals: tuple[str, ...] = ()
 
 
 class IsEmpty(Record):

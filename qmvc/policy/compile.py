@@ -153,6 +153,9 @@ class _Compiler:
         items = tuple(tree.PatternItem(_label(v), _item_regex(test.operator, v)) for v in values)
         combined = "|".join(f"(?:{item.regex})" for item in items) or "(?!)"
         ignore_case = test.nocase or test.field.name in ALWAYS_CASELESS
+        texts = [v.text for v in values if isinstance(v, ast.Text)]
+        plain = test.operator == "contains" and len(texts) == len(values)
+        literals = tuple(t.lower() if ignore_case else t for t in texts) if plain else ()
         return tree.TextMatch(
             test.field.name,
             test.field.header,
@@ -163,6 +166,7 @@ class _Compiler:
             description,
             test.span,
             cost,
+            literals,
         )
 
 
