@@ -44,9 +44,9 @@ class Attachment(Record):
 
     @cached_property
     def sniffed_type(self) -> str:
-        from qmvc.message.sniff import sniff_type
+        from qmvc.message.sniff import SNIFF_BYTES, sniff_type
 
-        return sniff_type(self._leaf.content)
+        return sniff_type(self._leaf.head(SNIFF_BYTES))
 
 
 class MessageFacts:

@@ -163,10 +163,22 @@ def filename_of(part: Message) -> str:
     return name.translate(_CONTROLS).strip()
 
 
+_BASE64_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \t\r\n\x0b\x0c"
+
+
+def _outside_base64(text: str) -> bool:
+    """Whether any character is outside the alphabet: bytes.translate runs eight times faster
+    than a regex search over a large attachment, which every sniffed attachment needs."""
+    try:
+        return bool(text.encode("ascii").translate(None, _BASE64_BYTES))
+    except UnicodeEncodeError:
+        return True
+
+
 def _decode_base64(text: str) -> tuple[bytes, list[str]]:
     """Decode leniently as mail clients do, noting invalid characters and bad length as defects."""
     defects = []
-    if _NOT_BASE64.search(text):
+    if _outside_base64(text):
         defects.append("invalid base64 (characters outside the alphabet)")
         text = _NOT_BASE64.sub("", text)
     try:
@@ -243,6 +255,23 @@ class Leaf(Record):
     @property
     def content(self) -> bytes:
         return self._decoded[0]
+
+    def head(self, size: int) -> bytes:
+        """The first `size` decoded bytes. A base64 part not yet decoded is decoded only that
+        far: sniffing a 50 MB attachment needs its first kilobytes, not all of it."""
+        if "_decoded" in self.__dict__:
+            return self.content[:size]
+        payload = self.part.raw_payload()
+        encoding = str(self.part.get("content-transfer-encoding", "")).strip().lower()
+        if encoding != "base64" or not isinstance(payload, str) or len(payload) <= size * 2:
+            return self.content[:size]
+        letters = "".join(payload[: size * 2].split())
+        try:
+            head = binascii.a2b_base64(letters[: len(letters) - len(letters) % 4])
+        except binascii.Error:
+            head = b""
+        # Short means junk in the head: the lenient full decode knows what to make of it.
+        return head[:size] if len(head) >= size else self.content[:size]
 
     @property
     def defects(self) -> list[str]:
