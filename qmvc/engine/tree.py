@@ -7,7 +7,6 @@ text and compiled on first use, so loading a cached tree costs almost nothing.
 
 from __future__ import annotations
 
-from enum import IntEnum
 from typing import Literal
 
 from qmvc.engine.verdict import Action
@@ -16,12 +15,13 @@ from qmvc.scanners.spec import ScannerSpec
 from qmvc.span import Span
 
 
-class Cost(IntEnum):
+class Cost:
     """What a test needs from the message, cheapest first.
 
     Envelope: qmail's environment only. Header: the header block. Structure: the MIME
     tree (attachment names, declared types, sizes). Body: every text part decoded.
-    Content: libmagic on attachment contents. Scanner: a virus engine.
+    Content: libmagic on attachment contents. Scanner: a virus engine. Plain ints, not an
+    IntEnum: every node of a cached tree carries one, and ints unpickle for free.
     """
 
     ENVELOPE = 0
@@ -54,7 +54,7 @@ class TextMatch(Record):
     items: tuple[PatternItem, ...]
     description: str
     span: Span
-    cost: Cost
+    cost: int
     literals: tuple[str, ...] = ()
 
 
@@ -63,7 +63,7 @@ class IsEmpty(Record):
     header: str
     description: str
     span: Span
-    cost: Cost
+    cost: int
 
 
 class SizeCompare(Record):
@@ -73,40 +73,40 @@ class SizeCompare(Record):
     size_bytes: int
     description: str
     span: Span
-    cost: Cost
+    cost: int
 
 
 class HasAttachment(Record):
     description: str
     span: Span
-    cost: Cost = Cost.STRUCTURE
+    cost: int = Cost.STRUCTURE
 
 
 class HasDefects(Record):
     description: str
     span: Span
-    cost: Cost = Cost.STRUCTURE
+    cost: int = Cost.STRUCTURE
 
 
 class AllOf(Record):
     operands: tuple[Test, ...]
     description: str
     span: Span
-    cost: Cost
+    cost: int
 
 
 class AnyOf(Record):
     operands: tuple[Test, ...]
     description: str
     span: Span
-    cost: Cost
+    cost: int
 
 
 class Negation(Record):
     operand: Test
     description: str
     span: Span
-    cost: Cost
+    cost: int
 
 
 Test = TextMatch | IsEmpty | SizeCompare | HasAttachment | HasDefects | AllOf | AnyOf | Negation
@@ -116,7 +116,7 @@ class CriterionNode(Record):
     name: str
     test: Test
     span: Span
-    cost: Cost
+    cost: int
 
 
 class ScanNode(Record):

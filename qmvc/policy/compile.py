@@ -145,7 +145,7 @@ class _Compiler:
         ordered = sorted(condition.operands, key=condition_cost)
         return tuple(self.test(o) for o in ordered)
 
-    def _text_match(self, test: ast.TextTest, description: str, cost: tree.Cost) -> tree.TextMatch:
+    def _text_match(self, test: ast.TextTest, description: str, cost: int) -> tree.TextMatch:
         value = test.value
         values = (
             self.model.lists[value.name].patterns if isinstance(value, ast.ListRef) else (value,)

@@ -19,7 +19,7 @@ FIELD_COSTS = {
 }
 
 
-def condition_cost(condition: ast.Condition) -> Cost:
+def condition_cost(condition: ast.Condition) -> int:
     match condition:
         case ast.TextTest() | ast.EmptyTest() | ast.SizeTest():
             return FIELD_COSTS.get(condition.field.name, Cost.CONTENT)
