@@ -99,6 +99,11 @@ class _Walk:
             case tree.HasDefects():
                 defects = self.facts.defects
                 return bool(defects), _shown("; ".join(defects)) if defects else "no defects"
+            case tree.ExceedsLimits():
+                unanalysed = self.facts.unanalysed
+                return bool(unanalysed), _shown("; ".join(unanalysed)) if unanalysed else (
+                    "analysed completely"
+                )
             case tree.Negation():
                 result, evidence = self.test(node.operand, depth + 1)
                 return not result, evidence

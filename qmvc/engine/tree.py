@@ -88,6 +88,14 @@ class HasDefects(Record):
     cost: int = Cost.STRUCTURE
 
 
+class ExceedsLimits(Record):
+    """True when part of the message went unanalysed, so no rule could see all of it."""
+
+    description: str
+    span: Span
+    cost: int = Cost.STRUCTURE
+
+
 class AllOf(Record):
     operands: tuple[Test, ...]
     description: str
@@ -109,7 +117,10 @@ class Negation(Record):
     cost: int
 
 
-Test = TextMatch | IsEmpty | SizeCompare | HasAttachment | HasDefects | AllOf | AnyOf | Negation
+Test = (
+    TextMatch | IsEmpty | SizeCompare | HasAttachment | HasDefects | ExceedsLimits | AllOf | AnyOf
+    | Negation
+)
 
 
 class CriterionNode(Record):

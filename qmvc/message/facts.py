@@ -108,6 +108,12 @@ class MessageFacts:
         ]
 
     @cached_property
+    def unanalysed(self) -> list[str]:
+        """Why some content was never analysed (too many parts, too deep, unparsable MIME): a
+        rule then cannot see all of the message. Each of these is also in `defects`."""
+        return list(self._tree.unanalysed)
+
+    @cached_property
     def defects(self) -> list[str]:
         """Faults of structure, of each leaf's decoding, NUL bytes; at most MAX_DEFECTS listed."""
         from qmvc.message.mime import MAX_DEFECTS

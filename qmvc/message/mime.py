@@ -289,22 +289,24 @@ class MimeTree(Record):
     root: Part
     leaves: list[Leaf]
     defects: list[str]
+    unanalysed: list[str]  # the defects that mean some content was never looked at
 
 
 def analyse(raw: bytes) -> MimeTree:
     """Parse and walk the message. Never raises: the stdlib parser is not hardened against every
     input (deep nesting exhausts the stack), so a failure keeps the headers and one opaque body."""
+    unanalysed: list[str] = []
     try:
         root = _parse(raw, headers_only=False)
-        defects = []
     except Exception as error:
         root = _parse(raw, headers_only=True)
-        defects = [f"message: not parsable as MIME ({type(error).__name__})"]
-    leaves = _walk(root, defects)
-    return MimeTree(root, leaves, defects)
+        unanalysed.append(f"message: not parsable as MIME ({type(error).__name__})")
+    defects: list[str] = []
+    leaves = _walk(root, defects, unanalysed)
+    return MimeTree(root, leaves, unanalysed + defects, unanalysed)
 
 
-def _walk(root: Part, defects: list[str]) -> list[Leaf]:
+def _walk(root: Part, defects: list[str], unanalysed: list[str]) -> list[Leaf]:
     """Leaves in document order, numbered as IMAP does: children of a multipart at p are p.1, p.2,
     ...; an attached message takes its part's number; a message that is not multipart has its body
     (a leaf or an attached message) at .1. Stops descending at MAX_DEPTH and counting at MAX_PARTS,
@@ -317,7 +319,7 @@ def _walk(root: Part, defects: list[str]) -> list[Leaf]:
         part, path, depth, is_message_root, attached = stack.pop()
         visited += 1
         if visited > MAX_PARTS:
-            defects.append(f"message: more than {MAX_PARTS} parts; the rest were not analysed")
+            unanalysed.append(f"message: more than {MAX_PARTS} parts; the rest were not analysed")
             break
         where = f"part {path}" if path else "message"
         defects.extend(f"{where}: {_describe(defect)}" for defect in part.defects)
@@ -327,7 +329,7 @@ def _walk(root: Part, defects: list[str]) -> list[Leaf]:
             leaves.append(Leaf(part, leaf_path, depth, attached))
             continue
         if depth >= MAX_DEPTH:
-            defects.append(
+            unanalysed.append(
                 f"{where}: nested deeper than {MAX_DEPTH} levels; inner parts not analysed"
             )
             continue

@@ -103,6 +103,13 @@ class HasDefects:
 
 
 @dataclass(frozen=True, slots=True)
+class ExceedsLimits:
+    """Part of the message was not analysed: too many parts, too deep, or unparsable MIME."""
+
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Not:
     operand: Condition
     span: Span
@@ -123,7 +130,9 @@ class Or:
     depth: int
 
 
-Condition = TextTest | EmptyTest | SizeTest | AnyAttachment | HasDefects | Not | And | Or
+Condition = (
+    TextTest | EmptyTest | SizeTest | AnyAttachment | HasDefects | ExceedsLimits | Not | And | Or
+)
 
 # ---- statements ----
 

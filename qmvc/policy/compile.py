@@ -131,6 +131,8 @@ class _Compiler:
                 return tree.HasAttachment(description, condition.span)
             case ast.HasDefects():
                 return tree.HasDefects(description, condition.span)
+            case ast.ExceedsLimits():
+                return tree.ExceedsLimits(description, condition.span)
             case ast.Not():
                 return tree.Negation(
                     self.test(condition.operand), description, condition.span, cost
@@ -201,6 +203,8 @@ def describe(condition: ast.Condition) -> str:
             return "any attachment"
         case ast.HasDefects():
             return "message has defects"
+        case ast.ExceedsLimits():
+            return "message exceeds limits"
         case ast.Not():
             return f"not {describe(condition.operand)}"
         case ast.And():

@@ -23,7 +23,7 @@ def condition_cost(condition: ast.Condition) -> int:
     match condition:
         case ast.TextTest() | ast.EmptyTest() | ast.SizeTest():
             return FIELD_COSTS.get(condition.field.name, Cost.CONTENT)
-        case ast.AnyAttachment() | ast.HasDefects():
+        case ast.AnyAttachment() | ast.HasDefects() | ast.ExceedsLimits():
             return Cost.STRUCTURE
         case ast.Not():
             return condition_cost(condition.operand)

@@ -434,6 +434,9 @@ class _AstBuilder(Transformer_NonRecursive[Token, list[ast.Statement]]):
     def has_defects(self, meta: Any, children: list[Any]) -> ast.HasDefects:
         return ast.HasDefects(self._span(meta))
 
+    def exceeds_limits(self, meta: Any, children: list[Any]) -> ast.ExceedsLimits:
+        return ast.ExceedsLimits(self._span(meta))
+
     def simple_field(self, meta: Any, children: list[Any]) -> ast.Field:
         return ast.Field(str(children[0]), self._span(meta))
 

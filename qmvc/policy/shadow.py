@@ -42,6 +42,8 @@ def shape(condition: ast.Condition) -> Any:
             return ("any-attachment",)
         case ast.HasDefects():
             return ("defects",)
+        case ast.ExceedsLimits():
+            return ("limits",)
         case ast.Not():
             return ("not", shape(condition.operand))
         case ast.And():
