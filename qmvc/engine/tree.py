@@ -118,7 +118,14 @@ class Negation(Record):
 
 
 Test = (
-    TextMatch | IsEmpty | SizeCompare | HasAttachment | HasDefects | ExceedsLimits | AllOf | AnyOf
+    TextMatch
+    | IsEmpty
+    | SizeCompare
+    | HasAttachment
+    | HasDefects
+    | ExceedsLimits
+    | AllOf
+    | AnyOf
     | Negation
 )
 
