@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -123,6 +124,15 @@ def test_engine_killed_by_a_signal_is_failed() -> None:
     result = scan(spec, ScanPart("x.com", EICAR))
     assert result.status == "failed"
     assert "killed by SIGSEGV" in result.detail
+
+
+def test_engine_killed_by_a_signal_without_a_name_is_failed_not_raised() -> None:
+    number = int(signal.SIGRTMIN) + 6  # real-time signals have no name in signal.Signals
+    argv = (sys.executable, "-c", f"import os; os.kill(os.getpid(), {number})")
+    spec = catalogue_spec("savscan", "crashy", Timeout(10), argv_override=argv)
+    result = scan(spec, ScanPart("x.com", EICAR))
+    assert result.status == "failed"
+    assert f"killed by signal {number}" in result.detail
 
 
 def test_missing_program_is_failed() -> None:

@@ -64,8 +64,9 @@ def run_bounded(argv: Sequence[str], timeout_seconds: float) -> CommandOutcome:
         raise
     text = output.decode("utf-8", errors="replace")
     if process.returncode < 0:
-        signal_name = signal.Signals(-process.returncode).name
-        return CommandOutcome(process.returncode, text, f"killed by {signal_name}")
+        return CommandOutcome(
+            process.returncode, text, f"killed by {_signal_name(-process.returncode)}"
+        )
     return CommandOutcome(process.returncode, text)
 
 
@@ -145,6 +146,14 @@ def _write_parts(directory: str, parts: Sequence[ScanPart]) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
         with open(os.open(path, flags, 0o600), "wb") as file:
             file.write(part.content)
+
+
+def _signal_name(number: int) -> str:
+    """`SIGSEGV`; real-time signals (SIGRTMIN+n) have no name in signal.Signals."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _kill_group(process_group: int) -> None:
