@@ -157,6 +157,12 @@ def test_concurrent_scans_each_get_their_own_answer(clamd_server: RunningClamd) 
     assert statuses == ["infected", "clean"] * 8
 
 
+def test_absurdly_long_timeout_still_scans(clamd_server: RunningClamd) -> None:
+    """`timeout 99999999h` means "never"; beyond ~292 years the OS timers would overflow."""
+    result = scan_with(unix(clamd_server.socket_path), message=b"Subject: x\n\nhi\n", seconds=1e12)
+    assert result.status == "clean", result
+
+
 # --- addresses that fail --------------------------------------------------------------
 
 

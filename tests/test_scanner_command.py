@@ -165,6 +165,12 @@ def test_timeout_grows_with_message_size() -> None:
     assert CommandScanner(spec).scan(b"x" * 1000, [ScanPart("a", b"hi")]).status == "clean"
 
 
+def test_absurdly_long_timeout_still_scans() -> None:
+    """`timeout 99999999h` means "never"; beyond ~292 years the OS timers would overflow."""
+    spec = replace(engine_like("savscan"), timeout=Timeout(1e12))
+    assert CommandScanner(spec).scan(MESSAGE, [ScanPart("a", b"hi")]).status == "clean"
+
+
 # --- the private directory ---------------------------------------------------------------
 
 

@@ -29,6 +29,9 @@ CHUNK_BYTES = 64 * 1024
 MAX_REPLY_BYTES = 64 * 1024
 """clamd's replies are short; more than this is not clamd talking."""
 
+MAX_SCAN_SECONDS = 86_400.0
+"""A longer policy timeout means "never"; taken literally (centuries) it overflows the OS timers."""
+
 MAX_CONNECT_SECONDS = 5.0
 """A dead farm member should not eat the whole budget before the next one is tried."""
 
@@ -50,7 +53,7 @@ class ClamdScanner:
     def scan(self, message: bytes, parts: Sequence[ScanPart]) -> ScanResult:
         """Scans the raw message; `parts` are unused because clamd decodes MIME itself."""
         started = time.monotonic()
-        deadline = started + self.spec.timeout.for_size(len(message))
+        deadline = started + min(self.spec.timeout.for_size(len(message)), MAX_SCAN_SECONDS)
         unreachable: list[str] = []
         for address in self.spec.addresses:
             try:

@@ -27,6 +27,8 @@ from qmvc.scanners.spec import CommandSpec
 DIRECTORY_PLACEHOLDER = "{dir}"
 WHOLE_MESSAGE_NAME = "message.eml"
 OUTPUT_TAIL_CHARS = 300
+MAX_RUN_SECONDS = 86_400.0
+"""A longer policy timeout means "never"; taken literally (centuries) it overflows the OS timers."""
 DRAIN_SECONDS = 2.0
 """How long to wait for output after killing a timed-out process group."""
 
@@ -53,6 +55,7 @@ def run_bounded(argv: Sequence[str], timeout_seconds: float) -> CommandOutcome:
     except (OSError, ValueError, IndexError) as error:
         name = argv[0] if argv else "(empty command)"
         return CommandOutcome(None, "", f"cannot run {name}: {error}")
+    timeout_seconds = min(timeout_seconds, MAX_RUN_SECONDS)
     try:
         output, _ = process.communicate(timeout=timeout_seconds)
     except subprocess.TimeoutExpired:
