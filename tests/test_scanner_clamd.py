@@ -294,6 +294,37 @@ def test_fake_server_speaking_correctly_is_believed(
     assert result.viruses == ("Win.Test.One", "Win.Test.Two")
 
 
+def _answer_without_reading(listener: socket.socket, reply: bytes) -> None:
+    """Reads only the command, answers and hangs up: the rest of the upload is never read."""
+    with contextlib.suppress(OSError):
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(len(b"zINSTREAM\0"))
+            connection.sendall(reply)
+
+
+@pytest.mark.parametrize(
+    ("reply", "status"),
+    [
+        (b"stream: OK\0", "failed"),
+        (b"stream: Win.Test.One FOUND\0", "infected"),
+        (b"INSTREAM size limit exceeded. ERROR\0", "too-large"),
+    ],
+)
+def test_clean_answer_to_an_upload_clamd_did_not_read_is_failed(
+    tmp_path: Path, reply: bytes, status: str
+) -> None:
+    path = tmp_path / "hasty.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen(1)
+        server = threading.Thread(target=_answer_without_reading, args=(listener, reply))
+        server.start()
+        result = scan_with(unix(path), message=with_attachment(b"x" * 4_000_000, "big.bin"))
+        server.join()
+    assert result.status == status, result
+
+
 # --- the reply parser alone --------------------------------------------------------------
 
 

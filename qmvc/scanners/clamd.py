@@ -97,17 +97,25 @@ def _connect(address: ClamdAddress, deadline: float) -> socket.socket:
 def _exchange(
     connection: socket.socket, message: bytes, deadline: float
 ) -> tuple[ScanStatus, tuple[str, ...], str]:
-    """Uploads the message and interprets the reply; every fault becomes `failed`."""
+    """Uploads the message and interprets the reply; every fault becomes `failed`.
+
+    clamd hangs up early over its size limit, and its reply then says so. A clean answer
+    to an upload it stopped reading cannot vouch for the part it never read.
+    """
+    uploaded = False
     try:
-        # clamd hangs up early over its size limit; its reply then says so.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             _send_message(connection, message, deadline)
+            uploaded = True
         reply = _read_reply(connection, deadline)
     except (ScanTimeout, TimeoutError):
         return "failed", (), "timed out"
     except OSError as error:
         return "failed", (), f"connection failed ({_describe(error)})"
-    return parse_reply(reply)
+    status, viruses, said = parse_reply(reply)
+    if status == "clean" and not uploaded:
+        return "failed", (), f"clean answer to an upload cut short: {said}"
+    return status, viruses, said
 
 
 def _send_message(connection: socket.socket, message: bytes, deadline: float) -> None:
