@@ -272,6 +272,18 @@ def test_unrecognised_replies_are_failed_never_clean_or_infected(
     assert why in result.detail
 
 
+def test_reply_longer_than_clamd_ever_gives_is_failed(
+    fake_clamd: tuple[Path, list[bytes | float]],
+) -> None:
+    """Lines of exactly 4096 bytes, so the reader's cut falls on a line end."""
+    path, script = fake_clamd
+    found_line = b"stream: " + b"W" * (4096 - len(b"stream:  FOUND\0")) + b" FOUND\0"
+    script.append(found_line * 20 + b"stream: Can't allocate memory ERROR\0")
+    result = scan_with(unix(path), message=text_message().as_bytes())
+    assert result.status == "failed", result
+    assert "longer than" in result.detail
+
+
 def test_slow_server_is_failed_within_the_timeout(
     fake_clamd: tuple[Path, list[bytes | float]],
 ) -> None:
@@ -337,6 +349,7 @@ def test_clean_answer_to_an_upload_clamd_did_not_read_is_failed(
         (b"stream: FOUND\0", "failed"),
         (b"stream:  FOUND\0", "failed"),
         (b"stream: OK\0stream: OK\0", "failed"),
+        (b"stream: Worm FOUND\0INSTREAM size limit exceeded. ERROR\0", "failed"),
     ],
 )
 def test_reply_parser(reply: bytes, status: str) -> None:

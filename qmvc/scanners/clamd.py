@@ -112,6 +112,8 @@ def _exchange(
         return "failed", (), "timed out"
     except OSError as error:
         return "failed", (), f"connection failed ({_describe(error)})"
+    if len(reply) > MAX_REPLY_BYTES:
+        return "failed", (), f"reply longer than {MAX_REPLY_BYTES} bytes: {reply[:200]!r}"
     status, viruses, said = parse_reply(reply)
     if status == "clean" and not uploaded:
         return "failed", (), f"clean answer to an upload cut short: {said}"
@@ -153,8 +155,9 @@ def _read_reply(connection: socket.socket, deadline: float) -> bytes:
 def parse_reply(reply: bytes) -> tuple[ScanStatus, tuple[str, ...], str]:
     """Status, virus names and a description of clamd's raw reply.
 
-    Only a complete reply made wholly of `FOUND` lines is infected, and only a single
-    `stream: OK` is clean; anything else (UNKNOWN, ERROR, empty, truncated) is failed.
+    Only a complete reply made wholly of `FOUND` lines is infected, only a single
+    `stream: OK` is clean and only a single size-limit line is too-large; anything else
+    (UNKNOWN, ERROR, empty, truncated, a mixture) is failed.
     """
     text = reply.decode("utf-8", errors="replace")
     lines = text.split("\0")
@@ -164,7 +167,7 @@ def parse_reply(reply: bytes) -> tuple[ScanStatus, tuple[str, ...], str]:
         return "failed", (), f"truncated reply {text[:200]!r}"
     lines = [line.strip() for line in lines[:-1]]
     said = " | ".join(lines)[:500]
-    if any(line.startswith(SIZE_LIMIT_REPLY) for line in lines):
+    if len(lines) == 1 and lines[0].startswith(SIZE_LIMIT_REPLY):
         return "too-large", (), said
     if lines == ["stream: OK"]:
         return "clean", (), said
