@@ -80,3 +80,13 @@ def test_plain_text_rendering() -> None:
 
 def test_empty_log_says_zero() -> None:
     assert render_summary(summarise([])) == "0 messages\n"
+
+
+def test_hostile_sender_and_virus_name_cannot_forge_report_lines_or_reach_the_terminal() -> None:
+    forged = "x@evil.example\n  999  innocent@example.org\x1b]0;owned\x07"
+    virus = "Worm\r\nViruses:"
+    text = render_summary(summarise([line(1, "virus", forged, "info@wdr.de", virus)]))
+    assert "\x1b" not in text and "\x07" not in text and "\r" not in text
+    assert "  1  x@evil.example%0A  999  innocent@example.org%1B]0;owned%07\n" in text
+    assert text.splitlines().count("Viruses:") == 1
+    assert "  1  Worm%0D%0AViruses:\n" in text

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from qmvc.logs.escape import escape
 from qmvc.logs.line import LogRecord, parse_line
 
 
@@ -71,11 +72,16 @@ def _table(title: str, counts: Counter[str] | Counter[int], top: int) -> list[st
         return []
     rows = counts.most_common(top)
     width = max(len(str(count)) for _, count in rows)
-    return ["", f"{title}:", *(f"  {count:>{width}}  {name}" for name, count in rows)]
+    return ["", f"{title}:", *(f"  {count:>{width}}  {_shown(name)}" for name, count in rows)]
+
+
+def _shown(name: str | int) -> str:
+    """Senders and virus names come from the network: no line break or terminal escape."""
+    return escape(str(name), ascii_only=False)
 
 
 def render_summary(summary: Summary, top: int = 10) -> str:
-    """Plain text for a terminal or a cron mail: totals, then the top lists."""
+    """Plain text for a terminal or a cron mail: totals, then the top lists (names escaped)."""
     period = (
         f" from {summary.first:%Y-%m-%d %H:%M:%S} to {summary.last:%Y-%m-%d %H:%M:%S}"
         if summary.first and summary.last
