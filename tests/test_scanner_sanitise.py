@@ -83,6 +83,11 @@ def test_long_multibyte_names_are_cut_on_a_character_boundary() -> None:
     assert set(safe.removesuffix(".zip")) == {"ж"}
 
 
+def test_cutting_a_long_name_cannot_leave_a_windows_device() -> None:
+    assert safe_file_name("CON" + " " * 120 + "x.txt", 1) == "_CON.txt"
+    assert_safe(safe_file_name("CON" + " " * 80 + ".abc" + "x" * 20 + ".exe", 1))
+
+
 def test_duplicates_get_numeric_suffixes_before_the_extension() -> None:
     names = ["a.txt", "A.TXT", "dir/a.txt", "x" * 300 + ".txt", "x" * 300 + ".txt"]
     safe = safe_file_names(names)

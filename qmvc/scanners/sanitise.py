@@ -45,9 +45,8 @@ def safe_file_name(name: str, number: int) -> str:
     cleaned = cleaned.lstrip(" .-~").rstrip(" .")
     if not cleaned:
         return f"part-{number}"
-    if _is_windows_device(cleaned):
-        cleaned = "_" + cleaned
-    return _limit_length(cleaned)
+    cleaned = _limit_length(cleaned)  # before the device test: cutting "CON   …x" leaves "CON"
+    return _limit_length("_" + cleaned) if _is_windows_device(cleaned) else cleaned
 
 
 def _printable(text: str) -> str:
