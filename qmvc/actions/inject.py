@@ -137,8 +137,6 @@ def _forward_smtp(
             for recipient in recipients:
                 _expect(smtp.rcpt(recipient), f"{where} refused RCPT TO:<{recipient}>")
             _expect(smtp.data(wire_message), f"{where} refused the message")
-    except ForwardError:
-        raise
     except (OSError, smtplib.SMTPException, UnicodeError) as error:
         raise ForwardError(f"{where}: {error}") from error
 
