@@ -73,6 +73,9 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> 
     except BaseException as exc:  # noqa: BLE001 — every failure is a deferral, never a loss
         _armed = False
         exit_code, error = EXIT_DEFER, f"{type(exc).__name__}: {exc}"
+        from qmvc.engine.evaluate import stop_abandoned_engines
+
+        stop_abandoned_engines()  # a parallel scan's engines run in threads the signal missed
     finally:
         _armed = False  # from here a SIGTERM waits: the log line must still be written
     signal.alarm(0)

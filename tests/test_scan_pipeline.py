@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -149,6 +150,26 @@ def test_parallel_returns_when_the_first_virus_is_found(
     statuses = dict((r.name, r.status) for r in verdict.scanners)
     assert statuses == {"clamav": "ran", "slow": "skipped"}
     assert max(r.seconds for r in verdict.scanners) < 10
+    assert _none_left(f"{tmp_path}/record", seconds=5), "the abandoned engine was left running"
+
+
+def _none_left(marker: str, seconds: float) -> bool:
+    """Whether every live process whose command line holds `marker` is gone by the deadline."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not any(_alive_with(proc, marker) for proc in Path("/proc").glob("[0-9]*")):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _alive_with(proc: Path, marker: str) -> bool:
+    try:
+        command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        state = (proc / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return False
+    return marker in command and state not in ("Z", "X")
 
 
 def test_a_message_over_streammaxlength_is_too_large_and_deferred_by_default(

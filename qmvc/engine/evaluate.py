@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
@@ -339,8 +340,8 @@ def _scan_parallel(
             results[pending.pop(future)] = future.result()
         if any(r is not None and r.status == "infected" for r in results.values()):
             break
-    # Engines still running end by their own timeout; the verdict does not wait for them.
     pool.shutdown(wait=False, cancel_futures=True)
+    stop_abandoned_engines()
     reports: list[ScannerReport] = []
     for name, _ in engines:
         if name in results:
@@ -348,6 +349,15 @@ def _scan_parallel(
         else:
             reports.append(_skip(walk, step, name, "another engine already found a virus"))
     return reports
+
+
+def stop_abandoned_engines() -> None:
+    """Command engines still running are killed (their threads then end at once); a clamd
+    scan still in flight ends by its own timeout. Nothing to do when no command engine was
+    ever loaded."""
+    command = sys.modules.get("qmvc.scanners.command")
+    if command is not None:
+        command.stop_running_engines()
 
 
 def _skip(walk: _Walk, step: tree.ScanNode, name: str, reason: str) -> ScannerReport:

@@ -42,6 +42,17 @@ class CommandOutcome:
     failure: str = ""
 
 
+_RUNNING: set[int] = set()
+"""Process groups of the engines running now, so that a scan given up on can end them."""
+
+
+def stop_running_engines() -> None:
+    """Kill every engine still running: a parallel scan that already has its virus, or a
+    delivery interrupted while engines run in other threads, must not leave them behind."""
+    for group in list(_RUNNING):
+        _kill_group(group)
+
+
 def run_bounded(argv: Sequence[str], timeout_seconds: float) -> CommandOutcome:
     """Runs argv (no shell) in its own process group, killing the whole group on timeout."""
     try:
@@ -56,6 +67,7 @@ def run_bounded(argv: Sequence[str], timeout_seconds: float) -> CommandOutcome:
         name = argv[0] if argv else "(empty command)"
         return CommandOutcome(None, "", f"cannot run {name}: {error}")
     timeout_seconds = min(timeout_seconds, MAX_RUN_SECONDS)
+    _RUNNING.add(process.pid)
     try:
         output, _ = process.communicate(timeout=timeout_seconds)
     except subprocess.TimeoutExpired:
@@ -65,6 +77,8 @@ def run_bounded(argv: Sequence[str], timeout_seconds: float) -> CommandOutcome:
         _kill_group(process.pid)
         process.wait()
         raise
+    finally:
+        _RUNNING.discard(process.pid)
     text = output.decode("utf-8", errors="replace")
     if process.returncode < 0:
         return CommandOutcome(
