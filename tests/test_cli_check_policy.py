@@ -45,7 +45,7 @@ def test_shipped_policies_pass_strict() -> None:
 def test_summary_counts_profiles_rules_scanners_domains() -> None:
     result = run_check_policy("policies/strict.qmvc")
     assert result.stdout.strip() == (
-        "policies/strict.qmvc: ok: 2 profiles, 13 rules, 2 scanners, 2 domains; 0 warning(s)"
+        "policies/strict.qmvc: ok: 2 profiles, 14 rules, 2 scanners, 2 domains; 0 warning(s)"
     )
 
 
