@@ -30,5 +30,7 @@ env QMVC_DIR="$demo_dir" QMVC_POLICY="$policy" \
 code=$?
 set -e
 echo "exit code: $code (0 deliver, 99 handled, 111 defer)"
+command -v /var/qmail/bin/qmail-inject >/dev/null ||
+  echo "(no qmail here, so the guard's notice could not be sent: it is reported, and the message is kept all the same)"
 echo "qmvc.log:"; cat "$demo_dir/qmvc.log"
 echo "quarantine:"; find "$demo_dir/quarantine" -type f 2>/dev/null || true
