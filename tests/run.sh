@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-command -v clamd >/dev/null 2>&1 || need_apt+=(clamav-daemon)
+{ command -v clamd || [ -x /usr/sbin/clamd ]; } >/dev/null 2>&1 || need_apt+=(clamav-daemon)
 command -v clamscan >/dev/null 2>&1 || need_apt+=(clamav)
 [ -e /usr/lib/x86_64-linux-gnu/libmagic.so.1 ] || ldconfig -p 2>/dev/null | grep -q libmagic.so.1 || need_apt+=(libmagic1)
 if [ ${#need_apt[@]} -gt 0 ]; then
