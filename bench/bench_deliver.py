@@ -153,10 +153,8 @@ def console_script() -> Path | None:
     return Path(found) if found and "shims" not in found else None
 
 
-def importtime_top(
-    argv: list[str], stdin_path: Path, environ: dict[str, str], top: int
-) -> list[tuple[int, int, str]]:
-    """(self us, cumulative us, module) of the slowest imports by cumulative time."""
+def _importtime_rows(argv: list[str], stdin_path: Path, environ: dict[str, str]) -> list[list[str]]:
+    """The (self, cumulative, indented name) fields of `-X importtime` for one delivery."""
     with stdin_path.open("rb") as stdin:
         finished = subprocess.run(
             [argv[0], "-X", "importtime", *argv[1:]],
@@ -165,12 +163,21 @@ def importtime_top(
             env=environ,
             cwd=environ["HOME"],
         )
-    rows = []
-    for line in finished.stderr.decode().splitlines():
-        if not line.startswith("import time:") or "self [us]" in line:
-            continue
-        self_us, cumulative_us, name = line[len("import time:") :].split("|")
-        rows.append((int(self_us), int(cumulative_us), name.rstrip()))
+    return [
+        line[len("import time:") :].split("|")
+        for line in finished.stderr.decode().splitlines()
+        if line.startswith("import time:") and "self [us]" not in line
+    ]
+
+
+def importtime_top(
+    argv: list[str], stdin_path: Path, environ: dict[str, str], top: int
+) -> list[tuple[int, int, str]]:
+    """(self us, cumulative us, module) of the slowest imports by cumulative time."""
+    rows = [
+        (int(self_us), int(cumulative_us), name.rstrip())
+        for self_us, cumulative_us, name in _importtime_rows(argv, stdin_path, environ)
+    ]
     return sorted(rows, key=lambda row: row[1], reverse=True)[:top]
 
 
@@ -181,22 +188,9 @@ def import_breakdown(
     to its nearest qmvc ancestor (a stdlib module imported by qmvc.engine.tree is tree's)."""
     best: dict[tuple[str, str], int] = {}
     for _ in range(runs):
-        with stdin_path.open("rb") as stdin:
-            finished = subprocess.run(
-                [argv[0], "-X", "importtime", *argv[1:]],
-                stdin=stdin,
-                capture_output=True,
-                env=environ,
-                cwd=environ["HOME"],
-            )
-        lines = [
-            line[len("import time:") :].split("|")
-            for line in finished.stderr.decode().splitlines()
-            if line.startswith("import time:") and "self [us]" not in line
-        ]
         rows = [
             (int(self_us), len(name) - len(name.lstrip()) - 1, name.strip())
-            for self_us, _, name in lines
+            for self_us, _, name in _importtime_rows(argv, stdin_path, environ)
         ]
         for index, (self_us, level, name) in enumerate(rows):
             owner = name

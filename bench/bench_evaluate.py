@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import rate  # noqa: E402
+
 from qmvc.engine.evaluate import evaluate  # noqa: E402
 from qmvc.engine.tree import DecisionTree  # noqa: E402
 from qmvc.message import Envelope, MessageFacts  # noqa: E402
@@ -112,16 +114,6 @@ def generated_typical(count: int, seed: int = 3) -> dict[str, list[bytes]]:
             message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
         kinds[kind].append(message.as_bytes())
     return kinds
-
-
-def rate(work: Callable[[bytes], object], messages: list[bytes], seconds: float) -> float:
-    """Messages per second, repeating the set for about `seconds`."""
-    done, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        for raw in messages:
-            work(raw)
-        done += len(messages)
-    return done / (time.perf_counter() - started)
 
 
 PEAK_PROBE = (

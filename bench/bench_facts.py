@@ -11,12 +11,12 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from common import rate  # noqa: E402
 
 from qmvc.message import Envelope, MessageFacts  # noqa: E402
 from qmvc.message.sniff import sniff_type  # noqa: E402
@@ -47,16 +47,6 @@ def stdlib_baseline(raw: bytes) -> None:
             content = part.get_payload(decode=True)
             if part.get_filename() and isinstance(content, bytes):
                 sniff_type(content)
-
-
-def rate(work: Callable[[bytes], None], messages: list[bytes], seconds: float = 3.0) -> float:
-    """Messages per second, repeating the set for about `seconds`."""
-    done, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        for raw in messages:
-            work(raw)
-        done += len(messages)
-    return done / (time.perf_counter() - started)
 
 
 PROBE = """
