@@ -8,6 +8,8 @@ need_apt=()
 { command -v clamd || [ -x /usr/sbin/clamd ]; } >/dev/null 2>&1 || need_apt+=(clamav-daemon)
 command -v clamscan >/dev/null 2>&1 || need_apt+=(clamav)
 [ -e /usr/lib/x86_64-linux-gnu/libmagic.so.1 ] || ldconfig -p 2>/dev/null | grep -q libmagic.so.1 || need_apt+=(libmagic1)
+ldconfig -p 2>/dev/null | grep -q libarchive.so.13 || need_apt+=(libarchive13)
+command -v ripmime >/dev/null 2>&1 || need_apt+=(ripmime)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -181,7 +181,7 @@ def test_a_message_that_cannot_be_read_exits_two_without_a_traceback(
     ("message", "decoded", "encoded"),
     [
         ("double-ext-rfc2231-name", "invoice.pdf.exe", "UTF-8''"),
-        ("rfc2231-continuations", "Jahresübersicht 2023.pdf.exe", "filename*"),
+        ("rfc2231-continuations", "Jahresübersicht 2023.pdf.exe", "%C3%BC"),
         ("rfc2047-split-name", "Überweisung.pdf.exe", "=?"),
         ("rfc2047-q-name", "Prüfbericht final.pdf", "=?"),
         ("subject-rfc2047", "Ihre Bestellung über 50 € ist unterwegs", "=?"),

@@ -108,7 +108,7 @@ ATTACHMENTS = {
     "script-pif-attachment.eml": [("document.pif", "application/octet-stream", "PE")],
     "eicar-attachment.eml": [("eicar.com", "application/octet-stream", "text/plain")],
     "hostile-path-traversal-name.eml": [("../../etc/passwd", "text/plain", "text/plain")],
-    "hostile-rtlo-name.eml": [("invoice\u202efdp.exe", "application/pdf", "PE")],
+    "hostile-rtlo-name.eml": [("invoicefdp.exe", "application/pdf", "PE")],
     "hostile-unterminated.eml": [("cut.exe", "application/octet-stream", "PE")],
     "hostile-invalid-base64.eml": [("broken.pdf", "application/pdf", "application/pdf")],
 }
@@ -123,6 +123,13 @@ def test_attachment_names_declared_and_sniffed_types(
         for a in facts(name).attachments
     ]
     assert found == expected
+
+
+def test_a_bidi_override_is_kept_in_the_raw_name_and_dropped_from_the_saved_one() -> None:
+    [attachment] = facts("hostile-rtlo-name.eml").attachments
+    assert [(c.raw, c.name) for c in attachment.names] == [
+        ("invoice\u202efdp.exe", "invoicefdp.exe")
+    ]
 
 
 def test_greeting_stays_body_when_a_file_is_attached() -> None:

@@ -26,12 +26,12 @@ def attachment_of(content: bytes) -> MessageFacts:
 @given(st.binary(min_size=0, max_size=3 * SNIFF_BYTES), st.integers(1, 2 * SNIFF_BYTES))
 def test_a_head_is_the_start_of_the_full_decode(content: bytes, size: int) -> None:
     [attachment] = attachment_of(content).attachments
-    assert attachment._leaf.head(size) == content[:size]
+    assert attachment._source.head(size) == content[:size]
 
 
 def test_sniffing_a_large_attachment_does_not_decode_all_of_it() -> None:
     content = b"MZ" + bytes(200_000)
     [attachment] = attachment_of(content).attachments
     attachment.sniffed_type  # noqa: B018 -- the access under test
-    assert "_decoded" not in attachment._leaf.__dict__
+    assert "_decoded" not in attachment._source.__dict__
     assert attachment.size == len(content)  # asking for the size still decodes it all

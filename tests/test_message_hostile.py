@@ -38,11 +38,13 @@ def test_every_corpus_message_yields_every_fact(entry: make_corpus.Entry) -> Non
     every_fact(entry.build())
 
 
-def test_nesting_past_the_recursion_limit_becomes_a_defect() -> None:
+def test_nesting_a_thousand_levels_deep_stops_at_the_depth_limit() -> None:
     raw = (make_corpus.envelope_headers("Deeper") + make_corpus.nested_multiparts(1000)).encode()
     facts = every_fact(raw)
     assert facts.subject == "Deeper"
-    assert facts.defects == ["message: not parsable as MIME (RecursionError)"]
+    assert [u.split(": ", 1)[1] for u in facts.unanalysed] == [
+        "nested deeper than 20 levels; inner parts not analysed"
+    ]
 
 
 def test_executable_below_the_depth_limit_is_still_found() -> None:

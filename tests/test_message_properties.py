@@ -95,12 +95,15 @@ def test_stdlib_built_tree_round_trips_names_and_types(
     raw = bytes(message)
     facts = MessageFacts(raw, ENVELOPE)
     expected = [(f.name, f"{f.maintype}/{f.subtype}", f.content) for n in tree for f in leaves(n)]
-    found = [(a.filename, a.declared_type, a.content) for a in facts.attachments]
+    found = [
+        (a.names[0].raw if a.names else "", a.declared_type, a.content) for a in facts.attachments
+    ]
     assert found == expected
     assert facts.body_text == "The body.\n"
     # the stdlib's folder can drop a space between encoded words, so its own reader is the oracle
     assert facts.subject == message_from_bytes(raw, policy=default)["subject"]
-    assert facts.defects == []
+    # random content may begin like an archive or TNEF and then be a broken one: only that may be
+    assert [d for d in facts.defects if ": archive" not in d and "TNEF" not in d] == []
 
 
 MIME_TOKENS = st.sampled_from(

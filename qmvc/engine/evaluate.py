@@ -135,22 +135,26 @@ class _Walk:
         return not stop_on, "; ".join(e for e in evidence if e)
 
     def _text(self, node: tree.TextMatch) -> tuple[bool, str]:
-        values = _field_values(self.facts, node.field, node.header)
+        groups = _field_groups(self.facts, node.field, node.header)
         pattern = _regex(node.regex, node.ignore_case)
-        if node.literals:  # substrings: `in` decides, the regex runs only on a hit
-            matches = [
-                (value, pattern.search(value) if _holds_literal(node, value) else None)
-                for value in values
-            ]
-        else:
-            matches = [(value, pattern.search(value)) for value in values]
+
+        def first_match(group: list[tuple[str, str]]) -> tuple[str, str, re.Match[str]] | None:
+            for value, origin in group:
+                if node.literals and not _holds_literal(node, value):
+                    continue  # substrings: `in` decides, the regex runs only on a hit
+                match = pattern.search(value)
+                if match:
+                    return value, origin, match
+            return None
+
         if node.quantifier == "every":
-            hit = bool(values) and all(m for _, m in matches)
+            found = [first_match(group) for group in groups]
+            hit = next((f for f in found if f), None) if groups and all(found) else None
         else:
-            hit = any(m for _, m in matches)
-        value, match = next(((v, m) for v, m in matches if m), ("", None))
-        if not hit or match is None:
-            return False, f"{_label(node)}: {_shown_values(values)}"
+            hit = next((f for f in map(first_match, groups) if f), None)
+        if hit is None:
+            return False, f"{_label(node)}: {_shown_origins(groups)}"
+        value, origin, match = hit
         item = next(
             (i.label for i in node.items if _regex(i.regex, node.ignore_case).search(value)), ""
         )
@@ -159,7 +163,8 @@ class _Walk:
             if node.field in ("subject", "body", "header")
             else ""
         )
-        return True, f"{_label(node)} {_shown(value)} matched {item}{where}"
+        came_from = f" ({origin})" if origin else ""
+        return True, f"{_label(node)} {_shown(value)}{came_from} matched {item}{where}"
 
     def _size(self, node: tree.SizeCompare) -> tuple[bool, str]:
         if node.field == "message.size":
@@ -204,6 +209,29 @@ def _field_values(facts: MessageFacts, name: str, header: str) -> list[str]:
         case "attachment.type":
             return [a.sniffed_type for a in facts.attachments]
     return []
+
+
+def _field_groups(facts: MessageFacts, name: str, header: str) -> list[list[tuple[str, str]]]:
+    """What a text test sees, one group per attachment (an attachment matches when any value of
+    its group does: every candidate name, every archive member), each value with its origin."""
+    match name:
+        case "attachment.name":
+            return [attachment.name_values for attachment in facts.attachments]
+        case "attachment.type":
+            return [attachment.type_values for attachment in facts.attachments]
+        case "attachment.declared_type":
+            return [[(a.declared_type, f"part {a.path}")] for a in facts.attachments]
+    return [[(value, "")] for value in _field_values(facts, name, header)]
+
+
+def _shown_origins(groups: list[list[tuple[str, str]]]) -> str:
+    values = [(value, origin) for group in groups for value, origin in group]
+    if not values:
+        return "none"
+    shown = ", ".join(
+        _shown(value) + (f" ({origin})" if origin else "") for value, origin in values[:8]
+    )
+    return shown + (f" and {len(values) - 8} more" if len(values) > 8 else "")
 
 
 def _label(node: tree.TextMatch | tree.IsEmpty) -> str:

@@ -1,14 +1,15 @@
 """The facts rules test, computed from the raw message only when first asked and at most once.
 
 A rule on the envelope never parses the message; a rule on headers parses only the header
-block; body and attachment rules parse the whole tree once; libmagic is loaded only when a
-sniffed type is asked for.
+block; body and attachment rules split the whole tree once; files inside text (uuencode, yEnc)
+and TNEF are extracted when parts are first asked for; archives are listed, and libmagic
+loaded, only when a rule asks for names or sniffed types.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from qmvc.message.envelope import Envelope
 from qmvc.record import Record
@@ -16,37 +17,161 @@ from qmvc.scanners.base import ScanPart
 
 HEADERS_ALONE_ABOVE = 128 * 1024
 """Messages larger than this have their header block parsed alone for header facts."""
+MEMBER_SEPARATOR = " › "
+"""Between an archive's name and a member's path, as explain shows it."""
 
 if TYPE_CHECKING:
     from email.message import Message
 
+    from qmvc.message.containers import Extracted, Listing
     from qmvc.message.mime import Leaf, MimeTree
+    from qmvc.message.names import NameCandidate
+
+
+class _Content(Protocol):
+    @property
+    def content(self) -> bytes: ...
+
+    def head(self, size: int) -> bytes: ...
+
+
+class _Bytes(Record):
+    """Content already decoded: a file extracted from inside a leaf."""
+
+    content: bytes
+
+    def head(self, size: int) -> bytes:
+        return self.content[:size]
 
 
 class Attachment(Record):
-    """A leaf of the message that is not its own text; content, size and sniffed type are
-    decoded on first use."""
+    """A part a client shows as a file, or the message's own text (`is_body`): a MIME leaf, or a
+    file found inside one. Content, size, sniffed type and archive members come on first use."""
 
-    filename: str
+    names: list[NameCandidate]
     declared_type: str
     path: str
     depth: int
-    _leaf: Leaf
+    is_body: bool
+    _source: _Content
+
+    @property
+    def filename(self) -> str:
+        """The name clients prefer, normalised; "" for an unnamed part."""
+        return self.names[0].name if self.names else ""
 
     @property
     def content(self) -> bytes:
         """The decoded bytes (transfer encoding undone)."""
-        return self._leaf.content
+        return self._source.content
 
     @cached_property
     def size(self) -> int:
-        return len(self._leaf.content)
+        return len(self._source.content)
 
     @cached_property
     def sniffed_type(self) -> str:
         from qmvc.message.sniff import SNIFF_BYTES, sniff_type
 
-        return sniff_type(self._leaf.head(SNIFF_BYTES))
+        return sniff_type(self._source.head(SNIFF_BYTES))
+
+    @cached_property
+    def is_archive(self) -> bool:
+        from qmvc.message.containers import ARCHIVE_HEAD_BYTES, looks_like_archive
+
+        return looks_like_archive(self._source.head(ARCHIVE_HEAD_BYTES))
+
+    @cached_property
+    def _directory(self) -> Listing | None:
+        """The archive's member list, read without unpacking members (except nested archives)."""
+        if "_members_with_heads" in self.__dict__:
+            return self._members_with_heads
+        return self._list_archive(0)
+
+    @cached_property
+    def _members_with_heads(self) -> Listing | None:
+        from qmvc.message.sniff import SNIFF_BYTES
+
+        return self._list_archive(SNIFF_BYTES)
+
+    def _list_archive(self, head_bytes: int) -> Listing | None:
+        from qmvc.message.containers import Listing, archive_members
+
+        try:
+            if not self.is_archive:
+                return None
+            return archive_members(self.content, head_bytes=head_bytes)
+        except Exception as error:  # a bug must not decide a delivery: the policy does
+            return Listing([], [], [f"archive not readable ({type(error).__name__})"])
+
+    @property
+    def shown_name(self) -> str:
+        return self.filename or f"part {self.path}"
+
+    @cached_property
+    def member_names(self) -> list[NameCandidate]:
+        """Each archive member as a candidate: its path as stored, its last segment as saved."""
+        from qmvc.message.names import NameCandidate, normalise
+
+        listing = self._directory
+        if listing is None:
+            return []
+        where = f"member of {self.shown_name}"
+        return [
+            NameCandidate(m.path, normalise(m.path.rsplit(MEMBER_SEPARATOR, 1)[-1]), where)
+            for m in listing.members
+        ]
+
+    @cached_property
+    def name_values(self) -> list[tuple[str, str]]:
+        """Every string a name rule tests for this part, with where it came from as explain
+        shows it: each candidate normalised and raw, and each archive member."""
+        values: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for candidate in self.names:
+            for text in (candidate.name, candidate.raw):
+                if text not in seen:
+                    seen.add(text)
+                    values.append((text, _origin(candidate, f"part {self.path}")))
+        for member in self.member_names:
+            shown = f"{self.shown_name}{MEMBER_SEPARATOR}{member.raw}"
+            for text in (member.name, member.raw):
+                if text not in seen:
+                    seen.add(text)
+                    values.append((text, shown))
+        return values
+
+    @cached_property
+    def type_values(self) -> list[tuple[str, str]]:
+        """The sniffed type of this part and of each archive member's head."""
+        values = [(self.sniffed_type, f"part {self.path}")]
+        listing = self._members_with_heads
+        if listing is not None:
+            from qmvc.message.sniff import sniff_type
+
+            values.extend(
+                (sniff_type(m.head), f"{self.shown_name}{MEMBER_SEPARATOR}{m.path}")
+                for m in listing.members
+                if m.head
+            )
+        return values
+
+    @cached_property
+    def archive_defects(self) -> tuple[list[str], list[str]]:
+        """(defects, unanalysed) of the archive listing; empty for anything else."""
+        listing = self._directory
+        if listing is None:
+            return [], []
+        where = f"part {self.path} ({self.shown_name})"
+        return (
+            [f"{where}: {d}" for d in listing.defects],
+            [f"{where}: {u}" for u in listing.unanalysed],
+        )
+
+
+def _origin(candidate: NameCandidate, where: str) -> str:
+    raw = f", raw {candidate.raw!r}" if candidate.raw != candidate.name else ""
+    return f"{where}, {candidate.source}{raw}"
 
 
 class MessageFacts:
@@ -68,7 +193,7 @@ class MessageFacts:
     @cached_property
     def _headers(self) -> Message:
         """The header block alone for a large message (a header rule then never reads its body);
-        a small one is parsed whole at once, since a later body rule would parse it again."""
+        a small one is split whole at once, since a later body rule would split it again."""
         if "_tree" in self.__dict__ or self.size <= HEADERS_ALONE_ABOVE:
             return self._tree.root
         from qmvc.message.mime import parse_headers
@@ -99,28 +224,80 @@ class MessageFacts:
         return "\n".join(leaf.text() for leaf in self._tree.leaves if leaf.is_inline_text)
 
     @cached_property
+    def _extracted(self) -> list[tuple[Leaf, list[Attachment], list[str]]]:
+        """Files inside leaves: uuencode and yEnc blocks in text, attachments of TNEF."""
+        from qmvc.message.names import candidates
+
+        found = []
+        for leaf in self._tree.leaves:
+            try:
+                files, defects = _inner_files(leaf)
+            except Exception as error:  # a bug must not decide a delivery: the policy does
+                leaf.failures.append(f"part {leaf.path}: files inside not readable ({error!r:.60})")
+                continue
+            if not files and not defects:
+                continue
+            where = f"part {leaf.path}"
+            parts = [
+                Attachment(
+                    candidates([(file.name, f"{file.source} in {where}")]),
+                    "application/octet-stream",
+                    f"{leaf.path}#{number}",
+                    leaf.depth + 1,
+                    False,
+                    _Bytes(file.content),
+                )
+                for number, file in enumerate(files, 1)
+            ]
+            found.append((leaf, parts, [f"{where}: {d}" for d in defects]))
+        return found
+
+    @cached_property
+    def parts(self) -> list[Attachment]:
+        """Every analysed leaf in document order, the message's own text included, each followed
+        by the files found inside it."""
+        inner = {id(leaf): parts for leaf, parts, _ in self._extracted}
+        result: list[Attachment] = []
+        for leaf in self._tree.leaves:
+            result.append(
+                Attachment(
+                    leaf.names, leaf.declared_type, leaf.path, leaf.depth, leaf.is_body, leaf
+                )
+            )
+            result.extend(inner.get(id(leaf), []))
+        return result
+
+    @cached_property
     def attachments(self) -> list[Attachment]:
-        """Every analysed leaf that is not the message's own inline text."""
-        return [
-            Attachment(leaf.filename, leaf.declared_type, leaf.path, leaf.depth, leaf)
-            for leaf in self._tree.leaves
-            if not leaf.is_body
-        ]
+        """Every part that is not the message's own inline text."""
+        return [part for part in self.parts if not part.is_body]
 
     @cached_property
     def unanalysed(self) -> list[str]:
-        """Why some content was never analysed (too many parts, too deep, unparsable MIME): a
-        rule then cannot see all of the message. Each of these is also in `defects`."""
-        return list(self._tree.unanalysed)
+        """Why some content was never analysed (too many parts, too deep, unparsable MIME, an
+        archive past its limits): a rule then cannot see all of the message. Each of these is
+        also in `defects`."""
+        found = list(self._tree.unanalysed)
+        for attachment in self.attachments:  # names were read with the parts, archives now
+            found.extend(attachment.archive_defects[1])
+        for leaf in self._tree.leaves:
+            found.extend(leaf.failures)
+        return found
 
     @cached_property
     def defects(self) -> list[str]:
-        """Faults of structure, of each leaf's decoding, NUL bytes; at most MAX_DEFECTS listed."""
+        """Faults of structure, of each leaf's decoding, of files inside leaves, of archives,
+        NUL bytes; at most MAX_DEFECTS listed."""
         from qmvc.message.mime import MAX_DEFECTS
 
         found = list(self._tree.defects)
         for leaf in self._tree.leaves:
             found.extend(leaf.defects)
+        for _leaf, _parts, defects in self._extracted:
+            found.extend(defects)
+        for attachment in self.attachments:
+            archive_defects, archive_unanalysed = attachment.archive_defects
+            found.extend(archive_unanalysed + archive_defects)
         if b"\0" in self.raw:
             found.append("message: contains NUL bytes")
         if len(found) > MAX_DEFECTS:
@@ -128,5 +305,20 @@ class MessageFacts:
         return found
 
     def scan_parts(self) -> list[ScanPart]:
-        """Every analysed leaf decoded, for scanners that read files; names as the message gave."""
-        return [ScanPart(leaf.filename, leaf.content) for leaf in self._tree.leaves]
+        """Every part decoded, files found inside text and TNEF too, for scanners that read
+        files; names as the message gave them."""
+        return [ScanPart(part.filename, part.content) for part in self.parts]
+
+
+_TNEF_TYPES = frozenset(("application/ms-tnef", "application/vnd.ms-tnef"))
+
+
+def _inner_files(leaf: Leaf) -> tuple[list[Extracted], list[str]]:
+    """uuencode and yEnc blocks of a text leaf, or the attachments of a TNEF leaf."""
+    from qmvc.message import containers
+
+    if leaf.declared_type.startswith("text/"):
+        return containers.embedded_files(leaf.content)
+    if leaf.declared_type in _TNEF_TYPES or containers.looks_like_tnef(leaf.head(4)):
+        return containers.tnef_files(leaf.content)
+    return [], []

@@ -25,9 +25,7 @@ def _detector() -> Callable[[bytes], str]:
 def sniff_type(content: bytes) -> str:
     """libmagic's MIME type for the content, e.g. `application/vnd.microsoft.portable-executable`
     (libmagic 5.44) or `application/x-dosexec` (older) for Windows executables."""
-    import magic
-
     try:
         return _detector()(content[:SNIFF_BYTES])
-    except magic.MagicException:
+    except Exception:  # magic.MagicException, or a library fault: unknown, never a deferral
         return UNKNOWN_TYPE

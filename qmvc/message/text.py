@@ -6,7 +6,11 @@ where rules want words; every function here accepts whatever arrives and returns
 
 from __future__ import annotations
 
+import binascii
+import re
+
 _NOT_TEXT_ERRORS = (LookupError, UnicodeError, ValueError, TypeError)
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
@@ -47,3 +51,39 @@ def html_to_text(html: str) -> str:
     from qmvc.message.html_text import reduce_html
 
     return reduce_html(html)
+
+
+def decode_words(text: str) -> str:
+    """Decode RFC 2047 encoded words. Blanks between two words go; adjacent words with the same
+    charset are joined as bytes before decoding, because clients split characters across them."""
+    segments: list[str | tuple[str, bytearray]] = []
+    position = 0
+    for match in _ENCODED_WORD.finditer(text):
+        gap, position = text[position : match.start()], match.end()
+        charset, encoding, encoded = match.groups()
+        data = _word_bytes(encoding, encoded)
+        if data is None:
+            segments.append(gap + match.group(0))
+            continue
+        previous = segments[-1] if segments else None
+        if not isinstance(previous, tuple) or gap.strip():
+            segments.append(gap)
+        elif previous[0] == charset.lower():
+            previous[1].extend(data)
+            continue
+        segments.append((charset.lower(), bytearray(data)))
+    segments.append(text[position:])
+    return "".join(
+        segment if isinstance(segment, str) else decode_bytes(bytes(segment[1]), segment[0])
+        for segment in segments
+    )
+
+
+def _word_bytes(encoding: str, encoded: str) -> bytes | None:
+    """The bytes of one encoded word, or None when it is not valid (it is then kept as written)."""
+    try:
+        if encoding in "bB":
+            return binascii.a2b_base64(encoded + "=" * (-len(encoded) % 4), strict_mode=True)
+        return binascii.a2b_qp(encoded, header=True)
+    except (binascii.Error, ValueError):
+        return None
