@@ -264,7 +264,9 @@ def rar4(name: str, data: bytes) -> bytes:
     return marker + main + block(file_header + raw_name) + data + end
 
 
-def iso9660(files: list[tuple[str, bytes]], volume: str = "DOCUMENTS") -> bytes:
+def iso9660(
+    files: list[tuple[str, bytes]], volume: str = "DOCUMENTS", min_sectors: int = 25
+) -> bytes:
     """A minimal ISO 9660 image: the files in its root directory (names 8.3, upper case)."""
     sector = 2048
 
@@ -289,7 +291,7 @@ def iso9660(files: list[tuple[str, bytes]], volume: str = "DOCUMENTS") -> bytes:
     for _, data in files:
         extents.append(next_extent)
         next_extent += max(1, -(-len(data) // sector))
-    total = max(next_extent, 25)  # libarchive reads 24 sectors ahead before it bids
+    total = max(next_extent, min_sectors)  # libarchive reads 24 sectors ahead before it bids
     root = record(b"\0", root_extent, sector, 2) + record(b"\1", root_extent, sector, 2)
     for (name, data), extent in zip(files, extents, strict=True):
         root += record(name.upper().encode() + b";1", extent, len(data), 0)

@@ -580,6 +580,8 @@ def _attacks() -> list[Attack]:
           with_file("Invoice 48213", 'filename="invoice.rar"', rar4("invoice.exe", PE), "application/x-rar-compressed")),
         a("cont-iso-exe-harmless-name.eml", "an ISO 9660 image named order-0042.dat holding INVOICE.EXE", bad, 99,
           with_file("Order 0042", 'filename="order-0042.dat"', iso9660([("README.TXT", README), ("INVOICE.EXE", PE)]))),
+        a("cont-iso-minimal-exe.eml", "a minimal ISO 9660 image (23 sectors, 46 KB: shorter than the 48 KB libarchive reads before it recognises an ISO) named order-0042.dat, holding INVOICE.EXE", bad, 99,
+          with_file("Order 0042", 'filename="order-0042.dat"', iso9660([("README.TXT", README), ("INVOICE.EXE", PE)], min_sectors=0))),
         a("cont-zip-nested-5-deep.eml", "invoice.exe at the bottom of five nested zips (beyond any sane depth: found or `unanalysable`)", bad, 99,
           with_file("Invoice 48213", 'filename="invoice.zip"', nested_zip(5, "invoice.exe", PE), "application/zip")),
         a("cont-targz-10000-members.eml", "a tar.gz of 10,000 empty files and then invoice.exe (found or `unanalysable`)", bad, 99,
