@@ -3,14 +3,16 @@
 The stdlib's parser ends a header block at the first line that is not `Name:`; mail clients
 accept `Name :` (obsolete syntax, RFC 5322 4.5) and skip stray lines, so a message could hide
 its MIME structure from the stdlib and still show attachments in a client. Here a header block
-ends at its empty line: blanks before a colon are accepted, a line without a colon is skipped
-when a header follows it, and only a block of no headers at all turns into body text.
+ends at its empty line: blanks before a colon are accepted and a line without a colon is skipped
+(as ripmime and Thunderbird do). Only in a block that no empty line ends does such a line start
+the body, unless a header still follows it.
 """
 
 from __future__ import annotations
 
 import re
 from email._policybase import Compat32
+from typing import Any
 from email.message import Message
 
 from qmvc.message.text import repair_8bit
@@ -43,10 +45,31 @@ POLICY = _LenientPolicy()
 
 
 class Headers(Message):
-    """The headers of one entity (the body is kept apart, as a range of the raw message)."""
+    """The headers of one entity (the body is kept apart, as a range of the raw message).
+    Looked up through an index by lower-cased name: Message scans and lower-cases every header
+    on every lookup, and a part's names alone take seven lookups."""
 
     def __init__(self) -> None:
         super().__init__(POLICY)
+        self._index: dict[str, list[str]] | None = None
+
+    def set_raw(self, name: str, value: str) -> None:
+        self._index = None
+        super().set_raw(name, value)
+
+    def get_all(self, name: str, failobj: Any = None) -> Any:
+        if self._index is None:
+            self._index = {}
+            for key, raw in self.raw_items():
+                self._index.setdefault(key.lower(), []).append(raw)
+        values = self._index.get(name.lower())
+        if not values:
+            return failobj
+        return [POLICY.header_fetch_parse(name, value) for value in values]
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        values = self.get_all(name)
+        return values[0] if values else failobj
 
 
 class HeaderBlock(Record):
@@ -70,10 +93,7 @@ def read_header_block(
         return HeaderBlock(headers, buffer.index(b"\n", start) + 1, defects, unanalysed)
     block_end = blank.start() + 1 if blank else end
     body_start = blank.end() if blank else end
-    last_header_like = max(
-        (match.start() for match in _HEADER_LIKE_LINE.finditer(buffer, start, block_end)),
-        default=-1,
-    )
+    next_header_like = -1
     name = ""
     value: list[bytes] = []
     position = start
@@ -99,7 +119,10 @@ def read_header_block(
                 defects.append(f"blanks before the colon of header {name!r}")
         elif may_have_unix_from and position == start and line.startswith(b"From "):
             pass
-        elif position < last_header_like:
+        elif blank or position < next_header_like or (
+            (found := _HEADER_LIKE_LINE.search(buffer, position, block_end))
+            and (next_header_like := found.start()) > position
+        ):
             defects.append(f"a header line without a colon skipped: {_shown(line)}")
         else:
             defects.append("a header line without a colon (the body starts there)")

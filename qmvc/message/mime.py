@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import binascii
 import re
+from collections.abc import Iterator
 from functools import cached_property
 
 from qmvc.message.headers import (
@@ -32,10 +33,14 @@ MAX_PARTS = 1000
 MAX_DEFECTS = 100
 """Defects listed per message; a message with thousands says nothing more with all of them."""
 
-_BODY_TYPES = frozenset(("text/plain", "text/html"))
+_BODY_TYPES = frozenset(("text/plain", "text/html", "message/delivery-status"))
+"""Read in place: a bounce's delivery report is text its reader sees, not a file."""
 _MESSAGE_TYPES = frozenset(("message/rfc822", "message/global", "message/news"))
+_DECODED_MESSAGE_ENCODINGS = frozenset(("base64", "quoted-printable"))
 _UUENCODINGS = frozenset(("x-uuencode", "uuencode", "uue", "x-uue"))
 _TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
+_COMMENT = re.compile(r"\([^()]*\)")
+_LONE_CR = re.compile(rb"\r(?!\n)")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _LINE_BREAKS = str.maketrans({"\r": " ", "\n": " ", "\0": None})
 _BASE64_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \t\r\n\x0b\x0c"
@@ -109,7 +114,15 @@ class Leaf(Record):
 
     @cached_property
     def transfer_encoding(self) -> str:
-        return unfolded(str(self.headers.get("content-transfer-encoding", ""))).strip().lower()
+        """The encoding's name as clients read it: comments and anything after the first word
+        ignored (`base64 (encoded)` is base64), an `x-` variant of base64 or QP taken for it."""
+        value = _COMMENT.sub(" ", str(self.headers.get("content-transfer-encoding", "")))
+        words = value.replace(";", " ").lower().split()
+        word = words[0] if words else ""
+        for known in ("base64", "quoted-printable"):
+            if known in word:
+                return known
+        return word
 
     @cached_property
     def is_inline_text(self) -> bool:
@@ -203,8 +216,8 @@ class _Entity(Record):
 def analyse(raw: bytes) -> MimeTree:
     """Split and walk the message. Never raises: should the walk itself fail, the message keeps
     its headers, is one opaque leaf, and says that it was not analysed."""
-    if b"\n" not in raw and b"\r" in raw:
-        raw = raw.replace(b"\r", b"\n")  # old Mac line ends: clients read them as lines
+    if _LONE_CR.search(raw):
+        raw = _LONE_CR.sub(b"\n", raw)  # clients (and the stdlib) end a line at a lone CR too
     try:
         return _Walk(raw).run()
     except Exception as error:
@@ -280,8 +293,8 @@ class _Walk:
                 ], headers
         elif content_type in _MESSAGE_TYPES:
             leaf = self._leaf(entity, headers, body_start, content_type, leaf_path)
-            if leaf.names:  # an attached message that a client shows under a file name
-                self.leaves.append(leaf)
+            if leaf.names or leaf.transfer_encoding in _DECODED_MESSAGE_ENCODINGS:
+                self.leaves.append(leaf)  # a client shows it as a file: name or encoding says so
             buffer, start, end = _message_body(leaf, self.defects, where)
             return [
                 _Entity(buffer, start, end, leaf_path, entity.depth + 1, True, True, "text/plain")
@@ -310,7 +323,7 @@ class _Walk:
         """The body ranges of a multipart's parts; None (with the reason noted) when none can be
         found, so the multipart is analysed as one opaque leaf."""
         buffer, end = entity.buffer, entity.end
-        boundary = (parameter(type_header, "boundary") or "").rstrip()
+        boundary = (parameter(type_header, "boundary") or "").rstrip()  # `X ` ends `--X --`
         if not boundary:
             self.defects.append(f"{where}: multipart without a boundary parameter")
         bodies = _split(buffer, body_start, end, boundary) if boundary else None
@@ -359,22 +372,36 @@ def _split(
 ) -> tuple[list[tuple[int, int]], bool] | None:
     """The parts between `--boundary` lines (blanks may follow a delimiter, RFC 2046 5.1.1) and
     whether a closing `--boundary--` ends them; None when no delimiter is there at all."""
-    delimiter = re.compile(
-        rb"^--" + re.escape(boundary.encode("utf-8", "surrogateescape")) + rb"(--)?[ \t]*\r?$",
-        re.MULTILINE,
-    )
     parts: list[tuple[int, int]] = []
     part_start = -1
-    for match in delimiter.finditer(buffer, start, end):
+    for line_start, line_end, closing in _delimiters(buffer, start, end, boundary):
         if part_start >= 0:
-            parts.append((part_start, _before_line_break(buffer, part_start, match.start())))
-        if match.group(1):
+            parts.append((part_start, _before_line_break(buffer, part_start, line_start)))
+        if closing:
             return parts, True
-        part_start = min(match.end() + 1, end)
+        part_start = line_end
     if part_start < 0:
         return None
     parts.append((part_start, end))
     return parts, False
+
+
+def _delimiters(
+    buffer: bytes, start: int, end: int, boundary: str
+) -> Iterator[tuple[int, int, bool]]:
+    """(start, end past its line break, is closing) of each delimiter line. bytes.find, not a
+    MULTILINE regex: `^` makes the regex engine try every position of a large body."""
+    needle = b"--" + boundary.rstrip().encode("utf-8", "surrogateescape")
+    found = buffer.find(needle, start, end)
+    while found >= 0:
+        line_end = buffer.find(b"\n", found, end)
+        line_end = end if line_end < 0 else line_end + 1
+        if found == start or buffer[found - 1] == 0x0A:
+            rest = buffer[found + len(needle) : line_end].lstrip(b" \t")
+            closing = rest.startswith(b"--")
+            if not (rest[2:] if closing else rest).strip(b" \t\r\n"):
+                yield found, line_end, closing
+        found = buffer.find(needle, line_end, end)
 
 
 def _before_line_break(buffer: bytes, start: int, delimiter_start: int) -> int:
@@ -406,7 +433,7 @@ def _guess_boundary(buffer: bytes, start: int, end: int) -> str:
 def _message_body(leaf: Leaf, defects: list[str], where: str) -> tuple[bytes, int, int]:
     """The attached message's bytes: in place, or decoded when (against RFC 2046) it was sent in
     base64 or quoted-printable, which clients decode before showing it."""
-    if leaf.transfer_encoding in ("base64", "quoted-printable"):
+    if leaf.transfer_encoding in _DECODED_MESSAGE_ENCODINGS:
         defects.append(f"{where}: attached message in {leaf.transfer_encoding}")
         content = leaf.content
         return content, 0, len(content)

@@ -798,7 +798,7 @@ CORPUS: list[Entry] = [
     Entry(
         "null-sender-bounce.eml",
         "a bounce from the null sender <> with a delivery report",
-        "Return-Path <>; body has 'qmail-send'; delivery-status part has 'Status: 5.1.1'",
+        "Return-Path <>; body has 'qmail-send' and the report's 'Status: 5.1.1'",
         null_sender_bounce,
     ),
     Entry(
