@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 from email._policybase import Compat32
-from typing import Any
 from email.message import Message
+from typing import Any
 
 from qmvc.message.text import repair_8bit
 from qmvc.record import Record
@@ -119,9 +119,13 @@ def read_header_block(
                 defects.append(f"blanks before the colon of header {name!r}")
         elif may_have_unix_from and position == start and line.startswith(b"From "):
             pass
-        elif blank or position < next_header_like or (
-            (found := _HEADER_LIKE_LINE.search(buffer, position, block_end))
-            and (next_header_like := found.start()) > position
+        elif (
+            blank
+            or position < next_header_like
+            or (
+                (found := _HEADER_LIKE_LINE.search(buffer, position, block_end))
+                and (next_header_like := found.start()) > position
+            )
         ):
             defects.append(f"a header line without a colon skipped: {_shown(line)}")
         else:

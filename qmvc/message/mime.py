@@ -20,7 +20,6 @@ from qmvc.message.headers import (
     first_item,
     parameter,
     read_header_block,
-    unfolded,
 )
 from qmvc.message.names import NameCandidate, part_names
 from qmvc.message.text import decode_bytes, decode_words, html_to_text
