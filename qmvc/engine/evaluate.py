@@ -349,8 +349,8 @@ def _scan(
 def _run(engine: Scanner | None, facts: MessageFacts) -> ScanResult | None:
     if engine is None:
         return None
-    parts = facts.scan_parts() if engine.wants_parts else []
-    return engine.scan(facts.raw, parts)
+    parts = facts.scan_parts() if engine.wants_parts else facts.hidden_scan_parts()
+    return engine.scan(facts.scan_message, parts)
 
 
 def _scan_parallel(

@@ -17,6 +17,9 @@ from qmvc.scanners.base import ScanPart
 
 HEADERS_ALONE_ABOVE = 128 * 1024
 """Messages larger than this have their header block parsed alone for header facts."""
+MEMBER_SCAN_BYTES = 16 * 1024 * 1024
+"""Members handed to scanners are cut here (the archive's unpacked-size limit bounds the sum)."""
+_RAR_MAGIC = b"Rar!\x1a\x07"
 MEMBER_SEPARATOR = " › "
 """Between an archive's name and a member's path, as explain shows it."""
 
@@ -104,6 +107,21 @@ class Attachment(Record):
         except Exception as error:  # a bug must not decide a delivery: the policy does
             return Listing([], [], [f"archive not readable ({type(error).__name__})"])
 
+    def members_for_scanners(self) -> list[ScanPart]:
+        """The members of a RAR archive, each whole up to MEMBER_SCAN_BYTES: Debian's ClamAV
+        cannot unpack RAR (its unrar is non-free), libarchive can."""
+        if not self._source.head(len(_RAR_MAGIC)).startswith(_RAR_MAGIC):
+            return []
+        listing = self._list_archive(MEMBER_SCAN_BYTES)
+        if listing is None:
+            return []
+        shown = self.shown_name
+        return [
+            ScanPart(f"{shown}{MEMBER_SEPARATOR}{m.path}", m.head)
+            for m in listing.members
+            if m.head
+        ]
+
     @property
     def shown_name(self) -> str:
         return self.filename or f"part {self.path}"
@@ -185,10 +203,18 @@ class MessageFacts:
         self._header_values: dict[str, list[str]] = {}
 
     @cached_property
+    def scan_message(self) -> bytes:
+        """The message as scanners get it: a lone CR made a line end, as clients (and qmvc's own
+        analysis) read it and clamd's MIME parser does not."""
+        from qmvc.message.mime import clients_line_ends
+
+        return clients_line_ends(self.raw)
+
+    @cached_property
     def _tree(self) -> MimeTree:
         from qmvc.message.mime import analyse
 
-        return analyse(self.raw)
+        return analyse(self.scan_message)
 
     @cached_property
     def _headers(self) -> Message:
@@ -302,6 +328,18 @@ class MessageFacts:
             found.append("message: contains NUL bytes")
         if len(found) > MAX_DEFECTS:
             found[MAX_DEFECTS:] = [f"message: {len(found) - MAX_DEFECTS} more defects not listed"]
+        return found
+
+    def hidden_scan_parts(self) -> list[ScanPart]:
+        """What an engine that parses MIME itself would not find: files inside text and TNEF
+        (uuencode, yEnc), and members of archives it may not open (RAR)."""
+        found = [
+            ScanPart(part.filename, part.content)
+            for _leaf, parts, _defects in self._extracted
+            for part in parts
+        ]
+        for attachment in self.attachments:
+            found.extend(attachment.members_for_scanners())
         return found
 
     def scan_parts(self) -> list[ScanPart]:

@@ -215,8 +215,7 @@ class _Entity(Record):
 def analyse(raw: bytes) -> MimeTree:
     """Split and walk the message. Never raises: should the walk itself fail, the message keeps
     its headers, is one opaque leaf, and says that it was not analysed."""
-    if _LONE_CR.search(raw):
-        raw = _LONE_CR.sub(b"\n", raw)  # clients (and the stdlib) end a line at a lone CR too
+    raw = clients_line_ends(raw)
     try:
         return _Walk(raw).run()
     except Exception as error:
@@ -224,6 +223,12 @@ def analyse(raw: bytes) -> MimeTree:
         leaf = Leaf(headers, raw, 0, len(raw), "application/octet-stream", "1", 0, False)
         unanalysed = [f"message: not analysable as MIME ({type(error).__name__})"]
         return MimeTree(headers, [leaf], unanalysed, unanalysed)
+
+
+def clients_line_ends(raw: bytes) -> bytes:
+    """The message with each lone CR made a LF: clients (and the stdlib) end a line there too,
+    so a header after one is a header. The same bytes object when there is none."""
+    return _LONE_CR.sub(b"\n", raw) if _LONE_CR.search(raw) else raw
 
 
 class _Walk:

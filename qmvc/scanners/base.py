@@ -28,8 +28,10 @@ class ScanResult(Record):
 
 class Scanner(Protocol):
     name: str
-    wants_parts: bool  # False: the engine reads `message` only, so parts need not be decoded
+    wants_parts: bool  # False: the engine parses MIME itself and gets only the hidden parts
 
     def scan(self, message: bytes, parts: Sequence[ScanPart]) -> ScanResult:
-        """Scan one message. Never raises: every fault, timeout included, is a `failed` result."""
+        """Scan one message and `parts`: every decoded part when `wants_parts`, else only the
+        files a MIME parser does not find (see MessageFacts.hidden_scan_parts). Never raises:
+        every fault, timeout included, is a `failed` result."""
         ...
