@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from qmvc.scanners.base import ScanResult
+from qmvc.scanners.base import ScanPart, ScanResult
 from qmvc.scanners.clamd import ClamdScanner, parse_reply
 from qmvc.scanners.spec import ClamdAddress, ClamdSpec, Timeout
 from tests.clamd_support import EICAR, RunningClamd, free_tcp_port
@@ -354,3 +354,32 @@ def test_clean_answer_to_an_upload_clamd_did_not_read_is_failed(
 )
 def test_reply_parser(reply: bytes, status: str) -> None:
     assert parse_reply(reply)[0] == status
+
+
+def scan_parts_with(address: ClamdAddress, parts: list[ScanPart]) -> ScanResult:
+    spec = ClamdSpec("clamd", (address,), Timeout(10.0))
+    return ClamdScanner(spec).scan(text_message().as_bytes(), parts)
+
+
+def test_a_hidden_part_is_scanned_after_a_clean_message(clamd_server: RunningClamd) -> None:
+    result = scan_parts_with(
+        unix(clamd_server.socket_path),
+        [ScanPart("notes.txt", b"harmless\n"), ScanPart("setup.exe", EICAR)],
+    )
+    assert_eicar_found(result)
+    assert "'setup.exe'" in result.detail
+
+
+def test_clean_hidden_parts_leave_the_message_clean(clamd_server: RunningClamd) -> None:
+    result = scan_parts_with(unix(clamd_server.socket_path), [ScanPart("a.txt", b"hello\n")])
+    assert result.status == "clean"
+
+
+def test_a_hidden_part_over_the_stream_limit_is_not_clean(
+    clamd_tiny_limit: RunningClamd,
+) -> None:
+    message = b"Subject: hi\n\nhi\n"
+    spec = ClamdSpec("clamd", (unix(clamd_tiny_limit.socket_path),), Timeout(10.0))
+    result = ClamdScanner(spec).scan(message, [ScanPart("big.bin", b"x" * 200_000)])
+    assert result.status == "too-large"
+    assert "'big.bin'" in result.detail
