@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import binascii
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qmvc.message import Envelope, MessageFacts
-from qmvc.message.mime import decode_header_value, decode_words
+from qmvc.message.mime import decode_header_value, decode_quoted_printable, decode_words
 from qmvc.message.text import decode_bytes, html_to_text
 
 ENVELOPE = Envelope.from_addresses("a@example.org", "b@example.com")
@@ -102,3 +106,25 @@ def test_control_characters_are_removed_from_names() -> None:
 
 def test_text_part_with_a_name_is_an_attachment() -> None:
     assert attachment_names('text/plain; name="notes.txt"', "inline") == ["notes.txt"]
+
+
+@pytest.mark.parametrize(
+    ("encoded", "decoded"),
+    [
+        (b"a==b", b"a==b"),
+        (b"=zz=41", b"=zzA"),
+        (b"soft=\nbreak", b"softbreak"),
+        (b"padded= \t\r\nbreak", b"paddedbreak"),
+        (b"caf=C3=A9", "café".encode()),
+    ],
+)
+def test_quoted_printable_keeps_an_equals_sign_that_starts_no_escape(
+    encoded: bytes, decoded: bytes
+) -> None:
+    assert decode_quoted_printable(encoded) == decoded
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300), st.booleans())
+def test_quoted_printable_round_trips_what_an_encoder_writes(data: bytes, tabs: bool) -> None:
+    assert decode_quoted_printable(binascii.b2a_qp(data, quotetabs=tabs)) == data

@@ -38,6 +38,8 @@ _MESSAGE_TYPES = frozenset(("message/rfc822", "message/global", "message/news"))
 _DECODED_MESSAGE_ENCODINGS = frozenset(("base64", "quoted-printable"))
 _UUENCODINGS = frozenset(("x-uuencode", "uuencode", "uue", "x-uue"))
 _TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
+_NOT_AN_ESCAPE = re.compile(rb"=(?![0-9A-Fa-f]{2}|[ \t]*\r?\n|[ \t]*$)")
+_PADDED_SOFT_BREAK = re.compile(rb"=[ \t]+(\r?\n)")
 _COMMENT = re.compile(r"\([^()]*\)")
 _LONE_CR = re.compile(rb"\r(?!\n)")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
@@ -469,13 +471,23 @@ def decode_base64(data: bytes) -> tuple[bytes, list[str]]:
         return binascii.a2b_base64(letters + b"=" * (-len(letters) % 4)), defects
 
 
+def decode_quoted_printable(data: bytes) -> bytes:
+    """Quoted-printable as clients decode it: an `=` that starts no escape and no soft line
+    break stays as it is (RFC 2045 6.7, Thunderbird), where binascii would drop or eat it."""
+    if b"=" in data and _NOT_AN_ESCAPE.search(data):
+        data = _NOT_AN_ESCAPE.sub(b"=3D", data)
+    if b"= " in data or b"=\t" in data:  # blanks a gateway added before a soft line break
+        data = _PADDED_SOFT_BREAK.sub(b"=\\1", data)
+    return binascii.a2b_qp(data)
+
+
 def decode_content(buffer: bytes, start: int, end: int, encoding: str) -> tuple[bytes, list[str]]:
     """A leaf's content with its transfer encoding undone, and what was wrong with it."""
     raw = buffer[start:end]
     if encoding == "base64":
         return decode_base64(raw)
     if encoding == "quoted-printable":
-        return binascii.a2b_qp(raw), []
+        return decode_quoted_printable(raw), []
     if encoding in _UUENCODINGS:
         from qmvc.message.containers import embedded_files
 
