@@ -10,6 +10,10 @@ command -v clamscan >/dev/null 2>&1 || need_apt+=(clamav)
 [ -e /usr/lib/x86_64-linux-gnu/libmagic.so.1 ] || ldconfig -p 2>/dev/null | grep -q libmagic.so.1 || need_apt+=(libmagic1)
 ldconfig -p 2>/dev/null | grep -q libarchive.so.13 || need_apt+=(libarchive13)
 command -v ripmime >/dev/null 2>&1 || need_apt+=(ripmime)
+command -v 7z >/dev/null 2>&1 || need_apt+=(p7zip-full)
+command -v zip >/dev/null 2>&1 || need_apt+=(zip)
+command -v genisoimage >/dev/null 2>&1 || need_apt+=(genisoimage)
+command -v gcab >/dev/null 2>&1 || need_apt+=(gcab)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -21,7 +21,8 @@ MEMBER_SCAN_BYTES = 16 * 1024 * 1024
 """Members handed to scanners are cut here (the archive's unpacked-size limit bounds the sum)."""
 _RAR_MAGIC = b"Rar!\x1a\x07"
 MEMBER_SEPARATOR = " › "
-"""Between an archive's name and a member's path, as explain shows it."""
+"""Between an archive's name and a member's path, as explain shows it; the same as inside a
+nested member's path (containers.MEMBER_SEPARATOR), which facts does not import up front."""
 
 if TYPE_CHECKING:
     from email.message import Message
@@ -80,9 +81,14 @@ class Attachment(Record):
 
     @cached_property
     def is_archive(self) -> bool:
-        from qmvc.message.containers import ARCHIVE_HEAD_BYTES, looks_like_archive
+        from qmvc.message.containers import (
+            ARCHIVE_HEAD_BYTES,
+            ARCHIVE_TAIL_BYTES,
+            looks_like_archive,
+        )
 
-        return looks_like_archive(self._source.head(ARCHIVE_HEAD_BYTES))
+        head = self._source.head(ARCHIVE_HEAD_BYTES)
+        return looks_like_archive(head, tail=self._source.content[-ARCHIVE_TAIL_BYTES:])
 
     @cached_property
     def _directory(self) -> Listing | None:
