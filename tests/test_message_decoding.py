@@ -125,6 +125,7 @@ def test_quoted_printable_keeps_an_equals_sign_that_starts_no_escape(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=300), st.booleans())
+@given(st.binary(max_size=300).map(lambda data: data.replace(b"\r", b"")), st.booleans())
 def test_quoted_printable_round_trips_what_an_encoder_writes(data: bytes, tabs: bool) -> None:
+    """Without CRs: binascii's encoder itself loses a CR before a line break."""
     assert decode_quoted_printable(binascii.b2a_qp(data, quotetabs=tabs)) == data
