@@ -30,7 +30,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qmvc.message.containers import (
+from qmvc.message.containers.archives import archive_members, looks_like_archive
+from qmvc.message.containers.embedded import embedded_files
+from qmvc.message.containers.records import (
     ARCHIVE_HEAD_BYTES,
     ARCHIVE_TAIL_BYTES,
     MAX_EMBEDDED,
@@ -38,12 +40,8 @@ from qmvc.message.containers import (
     Extracted,
     Listing,
     Member,
-    archive_members,
-    embedded_files,
-    looks_like_archive,
-    looks_like_tnef,
-    tnef_files,
 )
+from qmvc.message.containers.tnef import looks_like_tnef, tnef_files
 from tests.corpus.attacks.formats import iso9660
 
 # --- building archives ----------------------------------------------------------------------
@@ -391,7 +389,7 @@ def cab_that_crashes_libarchive_when_read_past_a_fatal_error() -> bytes:
 
 def test_listing_stops_at_a_fatal_error_instead_of_reading_on() -> None:
     program = (
-        "import sys; from qmvc.message.containers import archive_members; "
+        "import sys; from qmvc.message.containers.archives import archive_members; "
         "print(archive_members(sys.stdin.buffer.read()).unanalysed)"
     )
     ran = subprocess.run(

@@ -27,7 +27,7 @@ nested member's path (containers.MEMBER_SEPARATOR), which facts does not import 
 if TYPE_CHECKING:
     from email.message import Message
 
-    from qmvc.message.containers import Extracted, Listing
+    from qmvc.message.containers.records import Extracted, Listing
     from qmvc.message.mime import Leaf, MimeTree
     from qmvc.message.names import NameCandidate
 
@@ -81,11 +81,8 @@ class Attachment(Record):
 
     @cached_property
     def is_archive(self) -> bool:
-        from qmvc.message.containers import (
-            ARCHIVE_HEAD_BYTES,
-            ARCHIVE_TAIL_BYTES,
-            looks_like_archive,
-        )
+        from qmvc.message.containers.archives import looks_like_archive
+        from qmvc.message.containers.records import ARCHIVE_HEAD_BYTES, ARCHIVE_TAIL_BYTES
 
         head = self._source.head(ARCHIVE_HEAD_BYTES)
         return looks_like_archive(head, tail=self._source.content[-ARCHIVE_TAIL_BYTES:])
@@ -104,7 +101,8 @@ class Attachment(Record):
         return self._list_archive(SNIFF_BYTES)
 
     def _list_archive(self, head_bytes: int) -> Listing | None:
-        from qmvc.message.containers import Listing, archive_members
+        from qmvc.message.containers.archives import archive_members
+        from qmvc.message.containers.records import Listing
 
         try:
             if not self.is_archive:
@@ -359,10 +357,12 @@ _TNEF_TYPES = frozenset(("application/ms-tnef", "application/vnd.ms-tnef"))
 
 def _inner_files(leaf: Leaf) -> tuple[list[Extracted], list[str]]:
     """uuencode and yEnc blocks of a text leaf, or the attachments of a TNEF leaf."""
-    from qmvc.message import containers
-
     if leaf.declared_type.startswith("text/"):
-        return containers.embedded_files(leaf.content)
-    if leaf.declared_type in _TNEF_TYPES or containers.looks_like_tnef(leaf.head(4)):
-        return containers.tnef_files(leaf.content)
+        from qmvc.message.containers.embedded import embedded_files
+
+        return embedded_files(leaf.content)
+    from qmvc.message.containers.tnef import looks_like_tnef, tnef_files
+
+    if leaf.declared_type in _TNEF_TYPES or looks_like_tnef(leaf.head(4)):
+        return tnef_files(leaf.content)
     return [], []

@@ -489,7 +489,7 @@ def decode_content(buffer: bytes, start: int, end: int, encoding: str) -> tuple[
     if encoding == "quoted-printable":
         return decode_quoted_printable(raw), []
     if encoding in _UUENCODINGS:
-        from qmvc.message.containers import embedded_files
+        from qmvc.message.containers.embedded import embedded_files
 
         files, defects = embedded_files(raw)
         return (files[0].content if files else raw), defects
