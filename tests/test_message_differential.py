@@ -197,18 +197,22 @@ class Quirk:
     name: str
     kind: str  # "content", "extra file" or "name"
     example: bytes  # a message that shows the quirk
-    example_file: tuple[bytes, bytes]  # (name, content) of a file ripmime writes for it
+    example_file: tuple[bytes | None, bytes]  # (name, content) of a file ripmime writes for it
     check: Callable[..., bool]
+    runs: int = 1
+    """How many runs of ripmime it may take to see the quirk: more than one only where ripmime
+    reads uninitialised memory, when the example shows it on some runs (and None as the
+    name stands for a name that is nowhere in the example)."""
 
 
 QUIRKS: dict[str, Quirk] = {}
 
 
 def quirk(
-    kind: str, example: bytes, example_file: tuple[bytes, bytes]
+    kind: str, example: bytes, example_file: tuple[bytes | None, bytes], runs: int = 1
 ) -> Callable[[Callable[..., bool]], Callable[..., bool]]:
     def register(check: Callable[..., bool]) -> Callable[..., bool]:
-        QUIRKS[check.__name__] = Quirk(check.__name__, kind, example, example_file, check)
+        QUIRKS[check.__name__] = Quirk(check.__name__, kind, example, example_file, check, runs)
         return check
 
     return register
@@ -342,47 +346,112 @@ def ripmime_keeps_the_closing_delimiter_of_a_boundary_it_guessed(
     )
 
 
-@quirk(
-    "content",
-    example_message(b"Content-Type: text/plain\n\nbegin 644 x.bin\n#86)C\nKind regards\n`\nend"),
-    (b"x.bin", b"abc$\xe1\0HQ\xc1HD\xc0" + bytes(34)),
-)
-def ripmime_decodes_any_line_after_begin_as_uuencode(
-    written: bytes, content: bytes, case: Case
-) -> bool:
-    """After a 'begin 644 name' line ripmime decodes every line by its length character until
-    the end of the block, text included ('Kind regards' is 42 bytes of garbage to it); qmvc
-    stops at the first line that is not uuencode. So qmvc's file is the start of ripmime's.
-    Checked on the message: no well-formed uuencode line follows a malformed one in any
-    block, so what qmvc left out is garbage, not data."""
-    blocks = list(re.finditer(rb"(?m)^begin [0-7]{3,4} [^\r\n]*\r?\n", case.raw))
-    return (
-        len(content) < len(written)
-        and written.startswith(content)
-        and bool(blocks)
-        and not any(_data_after_a_malformed_line(case.raw[block.end() :]) for block in blocks)
+_UU_BEGIN_LINE = re.compile(rb"(?m)^begin [0-7]{3,4} [^\r\n]*\r?\n")
+_RIPMIME_UU_FLUSH = 4000
+"""ripmime's uudecoder writes its buffer out when it holds this many bytes (uuencode.c)."""
+
+
+def ripmime_uudecode(block: bytes) -> tuple[bytes, frozenset[str]]:
+    """The file ripmime's uudecoder (UUENCODE_decode_uu) writes for the lines after a 'begin'
+    line, redone here, and the habits it showed on them: "junk" when it decoded a line that
+    is no uuencode (any line is `length character, data` to it: its garbage goes in the
+    file), "stop" when it ended at a line of length zero (a '`' or blank length character,
+    or an empty line) with data still to come before 'end'. Lines are read to their LF (with
+    the CR of a CR LF in them); a line starting 'end' ends the file; a text that ends first
+    leaves only what had been written out."""
+    written, buffered = bytearray(), bytearray()
+    habits: set[str] = set()
+    started = False
+    lines = re.findall(rb"[^\n]*\n|[^\n]+$", block)
+    for index, line in enumerate(lines):
+        if not line.endswith(b"\n"):
+            return bytes(written), frozenset(habits)
+        if line[:3].lower() == b"end":
+            break
+        if not started and line[:1] in (b"\r", b"\n"):
+            continue
+        started = True
+        size = (line[0] - 32) & 63
+        if size == 0 or line[:1] == b"\n":
+            if _clean_uudecode(b"".join(lines[index + 1 :])):
+                habits.add("stop")
+            break
+        if _clean_uu_line(line.rstrip(b"\r\n")) is None:
+            habits.add("junk")
+        expected = (size + 2) // 3 * 4
+        buffer = bytearray(line) + b" " * max(0, expected + 2 - len(line))
+        buffer[len(line) - 1 : expected + 1] = b" " * len(buffer[len(line) - 1 : expected + 1])
+        for at in range(1, expected + 1, 4):
+            a, b, c, d = ((byte - 32) & 63 for byte in buffer[at : at + 4])
+            group = bytes(((a << 2 | b >> 4) & 255, (b << 4 | c >> 2) & 255, (c << 6 | d) & 255))
+            if len(buffered) >= _RIPMIME_UU_FLUSH:
+                written += buffered
+                buffered.clear()
+            buffered += group[: min(size, 3)]
+            size -= 3
+    return bytes(written + buffered), frozenset(habits)
+
+
+def _clean_uudecode(block: bytes) -> bytes:
+    """The lines after a 'begin' line decoded as uuencode up to 'end' (or the next 'begin'),
+    by binascii, every line binascii cannot read left out."""
+    decoded = bytearray()
+    for line in re.split(rb"\r?\n", block):
+        if line.rstrip() == b"end" or _UU_BEGIN_LINE.match(line + b"\n"):
+            break
+        decoded += _clean_uu_line(line) or b""
+    return bytes(decoded)
+
+
+def _clean_uu_line(line: bytes) -> bytes | None:
+    """One uuencode line by binascii (characters past what its length character says, a
+    checksum some encoders add, left out); None for an empty line, one whose length character
+    is outside the uuencode alphabet (binascii does not check it: a tab would be 41 bytes),
+    or one binascii refuses."""
+    if not line or not 0x20 <= line[0] <= 0x60:
+        return None
+    try:
+        return binascii.a2b_uu(line[: 1 + (((line[0] - 32) & 63) + 2) // 3 * 4])
+    except binascii.Error:
+        return None
+
+
+@functools.lru_cache(maxsize=16)
+def _uuencode_blocks(text: bytes) -> tuple[tuple[bytes, frozenset[str], bytes], ...]:
+    """(ripmime's file, its habits, the clean decode) of each uuencode block in `text`; ripmime
+    reads a raw NUL as a space (`as_ripmime_reads`)."""
+    return tuple(
+        (
+            *ripmime_uudecode(as_ripmime_reads(text[begin.end() :])),
+            _clean_uudecode(text[begin.end() :]),
+        )
+        for begin in _UU_BEGIN_LINE.finditer(text)
     )
 
 
-def _data_after_a_malformed_line(block: bytes) -> bool:
-    malformed = False
-    for line in block.splitlines():
-        line = line.rstrip()
-        if line in (b"", b"`", b"end"):
-            return False
-        if _uuencode_data_line(line):
-            if malformed:
-                return True
-        else:
-            malformed = True
-    return False
+def _uuencode_habit(habit: str, written: bytes, content: bytes, case: Case) -> bool:
+    """Whether a uuencode block of the message (as it stands, or in a part's decoded text)
+    is `written` as ripmime decodes it, showing `habit`, and `content` decoded cleanly."""
+    return written != content and any(
+        habit in habits and ripmime_file == written and clean == content
+        for text in (case.raw, *(part.content for part in case.parts))
+        for ripmime_file, habits, clean in _uuencode_blocks(text)
+    )
 
 
-def _uuencode_data_line(line: bytes) -> bool:
-    """Whether a uuencode line is as long as its length character says (up to two characters
-    more: the checksum some encoders add)."""
-    size = (line[0] - 32) & 63
-    return size > 0 and len(line) - 1 in range((size + 2) // 3 * 4, (size + 2) // 3 * 4 + 3)
+@quirk(
+    "content",
+    example_message(b"Content-Type: text/plain\n\nbegin 644 x.bin\n#86)C\n>From x\n#9&5F\n`\nend"),
+    (b"x.bin", ripmime_uudecode(b"#86)C\n>From x\n#9&5F\n`\nend\n")[0]),
+)
+def ripmime_decodes_junk_lines_inside_uuencode(written: bytes, content: bytes, case: Case) -> bool:
+    """After a 'begin 644 name' line ripmime decodes every line by its length character until
+    'end', text and junk included: '#86)C', '>From x' (an mbox escape), '#9&5F' is 'abc', 30
+    bytes of garbage, 'def' to it; qmvc skips the lines that cannot be uuencode and has
+    'abcdef', as binascii decodes the block without them. Checked on the message: ripmime's
+    decoder, redone on a block, gives ripmime's file through such a line, and binascii, on
+    the block's uuencode lines alone, gives qmvc's."""
+    return _uuencode_habit("junk", written, content, case)
 
 
 @quirk(
@@ -393,31 +462,12 @@ def _uuencode_data_line(line: bytes) -> bool:
 def ripmime_ends_uuencode_at_a_line_of_length_zero(
     written: bytes, content: bytes, case: Case
 ) -> bool:
-    """A uuencode line whose length character is '`' or a blank says 'no bytes'; ripmime ends
-    the file there, Thunderbird (and qmvc) decode on to the 'end' line: '#86)C', '`', '#9&5F'
-    is 'abc' to ripmime and 'abcdef' to them. So ripmime's file is the start of qmvc's.
-    Checked on the message: in a block, a well-formed line follows a line of length zero."""
-    return (
-        len(written) < len(content)
-        and content.startswith(written)
-        and any(
-            _data_after_a_line_of_length_zero(case.raw[block.end() :])
-            for block in re.finditer(rb"(?m)^begin [0-7]{3,4} [^\r\n]*\r?\n", case.raw)
-        )
-    )
-
-
-def _data_after_a_line_of_length_zero(block: bytes) -> bool:
-    zero = False
-    for line in block.splitlines():
-        line = line.rstrip(b"\r\n")
-        if line.rstrip() == b"end":
-            return False
-        if line[:1] in (b" ", b"`"):
-            zero = True
-        elif zero and line and _uuencode_data_line(line):
-            return True
-    return False
+    """A uuencode line whose length character is '`' or a blank says 'no bytes', and an empty
+    line (a blank line in the block, or a lone CR made a line end) has none; ripmime ends the
+    file there, Thunderbird (and qmvc) decode on to the 'end' line: '#86)C', '`', '#9&5F' is
+    'abc' to ripmime and 'abcdef' to them. Checked on the message: ripmime's decoder, redone
+    on a block, gives ripmime's file, stopping before data, and binascii gives qmvc's."""
+    return _uuencode_habit("stop", written, content, case)
 
 
 @quirk(
@@ -677,6 +727,62 @@ def ripmime_writes_an_empty_file_when_its_decoder_finds_nothing(file: RipFile, c
     )
 
 
+@quirk(
+    "extra file",
+    example_message(TEXT_PART, preamble=b"This is a multi-part message in MIME format.\n").replace(
+        b'boundary="b"', b'boundary="b"\nContent-Transfer-Encoding: base64'
+    ),
+    (b"textfile0", ripmime_base64(b"This is a multi-part message in MIME format.\n")),
+)
+def ripmime_decodes_the_preamble_by_the_multipart_encoding(file: RipFile, case: Case) -> bool:
+    """A multipart declared base64 (which RFC 2045 forbids) has its preamble saved, as
+    `ripmime_saves_the_preamble_as_a_file` says, but decoded as base64 first: 'This is a
+    multi-part message in MIME format.' is 24 bytes of garbage, no part of any client's.
+    Checked on the message: the file is a preamble under a header block that declares a
+    base64 encoding, decoded as ripmime decodes base64, and named textfileN."""
+    return (
+        bool(file.content)
+        and all(re.fullmatch(rb"textfile\d+", name) for name in file.names)
+        and any(
+            re.search(
+                rb"(?im)^content-transfer-encoding[ \t]*:[^\r\n]*base64", case.raw[header:start]
+            )
+            and file.content == ripmime_base64(case.raw[start:end])
+            for header, start, end in preambles(case.raw)
+        )
+    )
+
+
+_RAW_PART_UUENCODE = (
+    b"From: Alice <alice@example.org>\nTo: bob@example.com\nSubject: quirk\n"
+    b"Content-Type: text/plain\nContent-Transfer-Encoding: binary\n\n"
+    b"See:\nbegin 644 x.bin\n#86)C\n`\nend\n"
+)
+
+
+@quirk("extra file", _RAW_PART_UUENCODE, (None, b""), runs=40)
+def ripmime_names_the_uuencoded_file_of_a_raw_part_from_uninitialised_memory(
+    file: RipFile, case: Case
+) -> bool:
+    """ripmime writes a part whose transfer encoding is 'binary' or one it does not know as it
+    stands (MIME_decode_raw), then decodes uuencode in it without clearing the buffer for the
+    file's name, which so holds whatever was on the stack: on some runs it writes the file as
+    'x.bin', on others an empty file named '\\x02' or by bytes of a stack address. Such a
+    file carries nothing to compare. Checked on the message: the file is empty, none of its
+    names is in the message, and a part declared neither 7bit, 8bit, quoted-printable,
+    base64 nor uuencode holds a 'begin' line."""
+    if file.content or any(name in case.raw for name in file.names):
+        return False
+    for header in re.finditer(rb"(?im)^content-transfer-encoding[ \t]*:([^\r\n]*)", case.raw):
+        words = re.sub(rb"\([^)]*\)|;", b" ", header.group(1)).lower().split()
+        known = (b"7bit", b"8bit", b"quoted-printable")
+        if words and words[0] not in known and not re.search(rb"base64|uu", words[0]):
+            body = re.compile(rb"\r?\n\r?\n").search(case.raw, header.end())
+            if body and _UU_BEGIN_LINE.search(case.raw, body.end()):
+                return True
+    return False
+
+
 @quirk("name", example_message(TEXT_PART), (b"textfile1", b"Hello Bob\n"))
 def ripmime_names_unnamed_parts_textfile_n(name: bytes, candidate: str, case: Case) -> bool:
     """A part without a name (or whose name ripmime cannot read, such as one with a
@@ -891,7 +997,9 @@ def ripmime_leaves_encoded_words_in_a_percent_encoded_name(
 ) -> bool:
     """An RFC 2047 word inside an RFC 2231 value is decoded by ripmime only when written as is;
     percent-encoded ('%3D%3Futf-8%3FQ%3Fa.exe%3F%3D') it stays '=?utf-8?Q?a.exe?=', where qmvc
-    decodes it to 'a.exe'. (A name ending in '?=' has no extension a rule could miss.)"""
+    decodes it to 'a.exe' (in a charset that cannot decode it, such as 'punycode', by the
+    fallback `_decoded_word` describes). (A name ending in '?=' has no extension a rule could
+    miss.)"""
     decoded, words = _ENCODED_WORD.subn(_decoded_word, name)
     return words > 0 and os.fsdecode(decoded) == candidate
 
@@ -900,16 +1008,23 @@ _ENCODED_WORD = re.compile(rb"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 
 
 def _decoded_word(word: re.Match[bytes]) -> bytes:
-    """One RFC 2047 word as UTF-8 (kept as written when it does not decode)."""
+    """One RFC 2047 word as UTF-8 (kept as written when it does not decode). Bytes its
+    charset cannot decode (an unknown charset, or a codec that is no charset, such as
+    'punycode') are read as UTF-8, else cp1252, else Latin-1, as qmvc reads any text whose
+    declared charset fails (qmvc.message.text.decode_bytes): '=?punycode?Q?=E4=FC.pdf?=' is
+    'äü.pdf'."""
     charset, encoding, text = word.groups()
     try:
         if encoding in b"bB":
             data = base64.b64decode(text + b"=" * (-len(text) % 4))
         else:
             data = binascii.a2b_qp(text, header=True)
-        return data.decode(charset.decode("ascii")).encode()
-    except (binascii.Error, ValueError, LookupError):
+    except (binascii.Error, ValueError):
         return word.group(0)
+    for decoding in (charset.decode("ascii", "replace"), "utf-8", "cp1252", "latin-1"):
+        with contextlib.suppress(LookupError, UnicodeError, ValueError, TypeError):
+            return data.decode(decoding).encode()
+    return word.group(0)
 
 
 # ---- the comparison -------------------------------------------------------------------------
@@ -944,13 +1059,19 @@ def compare(raw: bytes, files: list[RipFile] | None) -> Comparison:
     return result
 
 
+EMPTY_FILE_QUIRKS = (
+    "ripmime_writes_an_empty_file_when_its_decoder_finds_nothing",
+    "ripmime_names_the_uuencoded_file_of_a_raw_part_from_uninitialised_memory",
+)
+
+
 def _parts_with_content(file: RipFile, case: Case, result: Comparison) -> list[SeenPart]:
     """The qmvc parts whose content is this file's; none when the file is an extra file a quirk
     explains, or a difference (then recorded)."""
-    empty = QUIRKS["ripmime_writes_an_empty_file_when_its_decoder_finds_nothing"]
-    if not file.content and empty.check(file, case):  # else any empty part, of other names, is it
-        result.quirks_used.add(empty.name)
-        return []
+    for empty in EMPTY_FILE_QUIRKS:  # else any empty part, of other names, would be it
+        if not file.content and QUIRKS[empty].check(file, case):
+            result.quirks_used.add(empty)
+            return []
     exact = [part for part in case.parts if part.content == file.content]
     if exact:
         return exact
@@ -1238,11 +1359,20 @@ def work() -> Iterable[Path]:
 def test_ripmime_still_has_quirk(name: str, work: Path) -> None:
     """Each quirk's example makes ripmime write the file its description says."""
     example = QUIRKS[name]
-    files = rip_bytes(example.example, work)
-    assert files is not None
     expected_name, expected_content = example.example_file
-    written = {(file_name, file.content) for file in files for file_name in file.names}
-    assert (expected_name, expected_content) in written, [file.shown() for file in files]
+    for _ in range(example.runs):
+        files = rip_bytes(example.example, work)
+        assert files is not None
+        written = {(file_name, file.content) for file in files for file_name in file.names}
+        if expected_name is None:
+            written = {
+                (None, content)
+                for file_name, content in written
+                if file_name not in example.example
+            }
+        if (expected_name, expected_content) in written:
+            return
+    pytest.fail(f"not in {example.runs} runs: {[file.shown() for file in files]}")
 
 
 @pytest.mark.parametrize("name", sorted(QUIRKS))
@@ -1250,9 +1380,12 @@ def test_quirk_example_agrees_through_that_quirk(name: str, work: Path) -> None:
     """qmvc and ripmime agree on each quirk's example, and the quirk is what reconciles them:
     the table has no quirk that explains nothing."""
     example = QUIRKS[name]
-    comparison = compare(example.example, oracle_files(example.example, work))
-    assert comparison.differences == []
-    assert name in comparison.quirks_used
+    for _ in range(example.runs):
+        comparison = compare(example.example, oracle_files(example.example, work))
+        assert comparison.differences == []
+        if name in comparison.quirks_used:
+            return
+    pytest.fail(f"{name} explained nothing in {example.runs} runs")
 
 
 def test_ripmime_agrees_on_lone_crs_once_they_end_lines(work: Path) -> None:
