@@ -492,6 +492,28 @@ def ripmime_reads_on_past_a_blank_line_in_a_header_block(
     )
 
 
+_BLANK_THEN_HEADER = re.compile(rb"\r?\n\r?\n(?=[!-9;-~]+[ \t]*:)")
+
+
+@quirk(
+    "extra file",
+    b"Return-Path: <a@example.org>\n\n"
+    + example_message(TEXT_PART, attachment(b'filename="hello.txt"')),
+    (b"hello.txt", b"hello"),
+)
+def ripmime_reads_the_message_header_on_past_a_blank_line(file: RipFile, case: Case) -> bool:
+    """When header lines follow the blank line that ends the message's header block, ripmime
+    reads them as headers and finds the MIME structure they declare; qmvc, like clients, has
+    all of it as the text of part 1. Reconciled by reading the message as ripmime does, that
+    blank line removed: then qmvc must see every file ripmime wrote (a second blank line of
+    that kind is this quirk again)."""
+    blank = _BLANK_THEN_HEADER.search(case.raw)
+    if blank is None:
+        return False
+    joined = case.raw[: blank.start()] + b"\n" + case.raw[blank.end() :]
+    return not compare(joined, list(case.files)).differences
+
+
 def ripmime_base64(text: bytes) -> bytes:
     """Base64 decoded as ripmime does: characters outside the alphabet skipped, four letters
     at a time, up to the group holding the first '=' (an incomplete last group dropped)."""

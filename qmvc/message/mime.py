@@ -21,7 +21,7 @@ from qmvc.message.headers import (
     parameter,
     read_header_block,
 )
-from qmvc.message.names import NameCandidate, part_names
+from qmvc.message.names import NameCandidate, candidates, part_names
 from qmvc.message.text import decode_bytes, decode_words, html_to_text
 from qmvc.record import Record
 
@@ -104,7 +104,7 @@ class Leaf(Record):
     @cached_property
     def names(self) -> list[NameCandidate]:
         try:
-            return part_names(self.headers)
+            return part_names(self.headers) + self._uuencoded_name()
         except Exception as error:  # a bug must not decide a delivery: the policy does
             self.failures.append(f"part {self.path}: names not readable ({type(error).__name__})")
             return []
@@ -112,6 +112,16 @@ class Leaf(Record):
     @cached_property
     def filename(self) -> str:
         return self.names[0].name if self.names else ""
+
+    def _uuencoded_name(self) -> list[NameCandidate]:
+        """A part sent in x-uuencode is also named by its `begin 644 NAME` line, which is what
+        uudecoding clients save it as."""
+        if self.transfer_encoding not in _UUENCODINGS:
+            return []
+        from qmvc.message.containers.embedded import embedded_files
+
+        files, _defects = embedded_files(self.buffer[self.start : self.end])
+        return candidates([(files[0].name, "uuencode begin line")]) if files else []
 
     @cached_property
     def transfer_encoding(self) -> str:
