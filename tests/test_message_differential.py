@@ -695,8 +695,11 @@ def ripmime_unpacks_mime_it_finds_inside_a_part(file: RipFile, case: Case) -> bo
     inside a part's body (after a line that is not a delimiter of this message, or after a
     blank line that ended the part's headers early) come out as files; a client shows that
     body as it is, and so has qmvc. Checked on the files: another of ripmime's files holds this
-    one's headers or encoded content, and is a part of qmvc's as it stands."""
-    contents = {p.content for p in case.parts}
+    one's headers or encoded content, and is a part of qmvc's as it stands (a NUL in it written
+    as a space: ripmime_reads_a_nul_in_raw_text_as_a_space)."""
+    contents = {p.content for p in case.parts} | {
+        p.content.replace(b"\0", b" ") for p in case.parts
+    }
     return any(
         other != file
         and re.search(rb"(?im)^content-[a-z-]+[ \t]*:", other.content) is not None
