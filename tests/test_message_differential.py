@@ -627,6 +627,13 @@ def ripmime_decodes_mime_it_cannot_split_by_the_multipart_encoding(
     )
 
 
+def _runs_to_an_end(text: bytes, body: bytes) -> bool:
+    """Whether `text` is in `body` up to its end or up to a delimiter line (`--...`)."""
+    at = body.find(text)
+    rest = body[at + len(text) :].lstrip(b"\r\n") if at >= 0 else b"x"
+    return not rest or rest.startswith(b"--")
+
+
 @quirk(
     "extra file",
     example_message(TEXT_PART, attachment(b'filename="x.exe"')).replace(b'; boundary="b"', b""),
@@ -636,14 +643,16 @@ def ripmime_runs_a_part_to_the_end_of_a_multipart_without_boundary(
     file: RipFile, case: Case
 ) -> bool:
     """For a multipart without a boundary parameter ripmime still finds the parts, but also
-    writes the first part's body on to the end of the message (later delimiters, headers and
-    encoded data included) as one textfileN. Checked on the message: the file is its tail,
-    and a multipart Content-Type there has no boundary value."""
+    writes the first part's body on to the end of the multipart (later delimiters, headers and
+    encoded data included) as one textfileN, decoded by that part's transfer encoding (soft
+    breaks of quoted-printable gone). Checked on the message: the file runs to its end or to a
+    delimiter line, and a multipart Content-Type there has no boundary value."""
     text = file.content.rstrip(b"\r\n")
     headers = re.finditer(rb"(?im)^content-type[ \t]*:[ \t]*multipart/[^\r\n]*", case.raw)
+    reads = as_ripmime_reads(case.raw)
     return (
         len(text) > 0
-        and as_ripmime_reads(case.raw).rstrip(b"\r\n").endswith(text)
+        and any(_runs_to_an_end(text, body) for body in (reads, binascii.a2b_qp(reads)))
         and any(
             re.search(rb'(?i)boundary[ \t]*=[ \t]*"?[^";\s]', header.group(0)) is None
             for header in headers

@@ -356,13 +356,18 @@ _TNEF_TYPES = frozenset(("application/ms-tnef", "application/vnd.ms-tnef"))
 
 
 def _inner_files(leaf: Leaf) -> tuple[list[Extracted], list[str]]:
-    """uuencode and yEnc blocks of a text leaf, or the attachments of a TNEF leaf."""
-    if leaf.declared_type.startswith("text/"):
-        from qmvc.message.containers.embedded import embedded_files
+    """uuencode and yEnc blocks of a text leaf, the attachments of a TNEF leaf, and a uuencoded
+    file sent as the body of any other part under a wrong transfer encoding (ripmime and
+    uudecoding clients find it by its `begin` line)."""
+    from qmvc.message.containers.embedded import embedded_files
+    from qmvc.message.mime import UUENCODINGS
 
+    if leaf.declared_type.startswith("text/"):
         return embedded_files(leaf.content)
     from qmvc.message.containers.tnef import looks_like_tnef, tnef_files
 
     if leaf.declared_type in _TNEF_TYPES or looks_like_tnef(leaf.head(4)):
         return tnef_files(leaf.content)
+    if leaf.transfer_encoding not in UUENCODINGS and b"begin " in leaf.raw_body:
+        return embedded_files(leaf.raw_body)
     return [], []

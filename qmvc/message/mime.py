@@ -36,7 +36,7 @@ _BODY_TYPES = frozenset(("text/plain", "text/html", "message/delivery-status"))
 """Read in place: a bounce's delivery report is text its reader sees, not a file."""
 _MESSAGE_TYPES = frozenset(("message/rfc822", "message/global", "message/news"))
 _DECODED_MESSAGE_ENCODINGS = frozenset(("base64", "quoted-printable"))
-_UUENCODINGS = frozenset(("x-uuencode", "uuencode", "uue", "x-uue"))
+UUENCODINGS = frozenset(("x-uuencode", "uuencode", "uue", "x-uue"))
 _TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
 _NOT_AN_ESCAPE = re.compile(rb"=(?![0-9A-Fa-f]{2}|[ \t]*\r?\n|[ \t]*$)")
 _PADDED_SOFT_BREAK = re.compile(rb"=[ \t]+(\r?\n)")
@@ -116,7 +116,7 @@ class Leaf(Record):
     def _uuencoded_name(self) -> list[NameCandidate]:
         """A part sent in x-uuencode is also named by its `begin 644 NAME` line, which is what
         uudecoding clients save it as."""
-        if self.transfer_encoding not in _UUENCODINGS:
+        if self.transfer_encoding not in UUENCODINGS:
             return []
         from qmvc.message.containers.embedded import embedded_files
 
@@ -151,6 +151,11 @@ class Leaf(Record):
     def is_body(self) -> bool:
         """Part of the message's own text; inline text of an attached message is an attachment."""
         return self.is_inline_text and not self.in_attached_message
+
+    @property
+    def raw_body(self) -> bytes:
+        """The body as sent, transfer encoding not undone."""
+        return self.buffer[self.start : self.end]
 
     @cached_property
     def _decoded(self) -> tuple[bytes, list[str]]:
@@ -498,7 +503,7 @@ def decode_content(buffer: bytes, start: int, end: int, encoding: str) -> tuple[
         return decode_base64(raw)
     if encoding == "quoted-printable":
         return decode_quoted_printable(raw), []
-    if encoding in _UUENCODINGS:
+    if encoding in UUENCODINGS:
         from qmvc.message.containers.embedded import embedded_files
 
         files, defects = embedded_files(raw)
