@@ -38,8 +38,8 @@ class Entry:
 # ---- pieces ---------------------------------------------------------------------------------
 
 
-def tiny_pe() -> bytes:
-    """A minimal but well-formed PE32 executable (1 KB) that libmagic recognises."""
+def tiny_pe(dll: bool = False) -> bytes:
+    """A minimal well-formed PE32 executable (1 KB): libmagic calls it a PE (or dosexec)."""
     dos = bytearray(0x80)
     dos[0:2] = b"MZ"
     struct.pack_into("<13H", dos, 2, 0x90, 3, 0, 4, 0, 0xFFFF, 0, 0xB8, 0, 0, 0, 0x40, 0)
@@ -47,7 +47,8 @@ def tiny_pe() -> bytes:
     stub = b"\x0e\x1f\xba\x0e\x00\xb4\x09\xcd\x21\xb8\x01\x4c\xcd\x21"
     stub += b"This program cannot be run in DOS mode.\r\r\n$"
     dos[0x40 : 0x40 + len(stub)] = stub
-    coff = struct.pack("<4sHHIIIHH", b"PE\0\0", 0x14C, 1, 0, 0, 0, 0xE0, 0x0102)
+    characteristics = 0x2102 if dll else 0x0102
+    coff = struct.pack("<4sHHIIIHH", b"PE\0\0", 0x14C, 1, 0, 0, 0, 0xE0, characteristics)
     optional = bytearray(0xE0)
     struct.pack_into(
         "<HBBIIIIIII", optional, 0, 0x10B, 14, 0, 0x200, 0, 0, 0x1000, 0x1000, 0x2000, 0x400000

@@ -22,32 +22,6 @@ from urllib.parse import quote
 # ---- payloads -------------------------------------------------------------------------------
 
 
-def tiny_pe(dll: bool = False) -> bytes:
-    """A minimal well-formed PE32 executable (1 KB): libmagic calls it a PE (or dosexec)."""
-    dos = bytearray(0x80)
-    dos[0:2] = b"MZ"
-    struct.pack_into("<13H", dos, 2, 0x90, 3, 0, 4, 0, 0xFFFF, 0, 0xB8, 0, 0, 0, 0x40, 0)
-    struct.pack_into("<I", dos, 0x3C, 0x80)
-    stub = b"\x0e\x1f\xba\x0e\x00\xb4\x09\xcd\x21\xb8\x01\x4c\xcd\x21"
-    stub += b"This program cannot be run in DOS mode.\r\r\n$"
-    dos[0x40 : 0x40 + len(stub)] = stub
-    characteristics = 0x2102 if dll else 0x0102
-    coff = struct.pack("<4sHHIIIHH", b"PE\0\0", 0x14C, 1, 0, 0, 0, 0xE0, characteristics)
-    optional = bytearray(0xE0)
-    struct.pack_into(
-        "<HBBIIIIIII", optional, 0, 0x10B, 14, 0, 0x200, 0, 0, 0x1000, 0x1000, 0x2000, 0x400000
-    )
-    struct.pack_into(
-        "<IIHHHHHHIIIIHH", optional, 32, 0x1000, 0x200, 6, 0, 0, 0, 6, 0, 0, 0x2000, 0x200, 0, 2, 0
-    )
-    struct.pack_into("<IIIIII", optional, 72, 0x100000, 0x1000, 0x100000, 0x1000, 0, 16)
-    section = struct.pack(
-        "<8sIIIIIIHHI", b".text", 0x1000, 0x1000, 0x200, 0x200, 0, 0, 0, 0, 0x60000020
-    )
-    head = bytes(dos) + coff + bytes(optional) + section
-    return head + bytes(0x200 - len(head)) + b"\xc3" + bytes(0x1FF)
-
-
 def tiny_elf() -> bytes:
     """A static x86-64 ELF executable (ET_EXEC) that calls exit(0): application/x-executable."""
     code = b"\x31\xff\xb8\x3c\x00\x00\x00\x0f\x05"

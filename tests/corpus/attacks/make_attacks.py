@@ -51,7 +51,6 @@ from tests.corpus.attacks.formats import (
     tar_gz,
     tiny_elf,
     tiny_pdf,
-    tiny_pe,
     tnef,
     uuencode,
     yencode,
@@ -59,6 +58,7 @@ from tests.corpus.attacks.formats import (
     zip_local_name_differs,
     zip_of,
 )
+from tests.corpus.make_corpus import tiny_pe
 
 ATTACKS_DIR = Path(__file__).resolve().parent
 SENDER = "billing@example-supplies.test"
