@@ -70,14 +70,6 @@ def decode_header_value(value: str) -> str:
     return decode_words(_FOLD.sub("", value)).translate(_LINE_BREAKS).strip()
 
 
-def header_block(raw: bytes) -> bytes:
-    """The header section up to and including the first empty line (all of it if there is none)."""
-    if raw.startswith((b"\n", b"\r\n")):
-        return b""
-    ends = [found for found in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if found >= 0]
-    return raw[: min(ends) + 1] if ends else raw
-
-
 def parse_headers(raw: bytes) -> Headers:
     """Only the headers, for rules that test nothing else: a 50 MB body is not read."""
     return read_header_block(raw, 0, len(raw), may_have_unix_from=True).headers

@@ -66,7 +66,9 @@ def part_names(headers: Message) -> list[NameCandidate]:
         for value in headers.get_all(header, []):
             _from_parameters(str(value), header, parameter, valid, invalid)
     for key, label in _NAME_HEADERS:
-        valid.extend((_decoded(unfolded(str(v)).strip()), label) for v in headers.get_all(key, []))
+        valid.extend(
+            (_without_words(unfolded(str(v)).strip()), label) for v in headers.get_all(key, [])
+        )
     for value in headers.get_all(_LOCATION_HEADER, []):
         valid.append((_location_name(str(value)), "Content-Location"))
     return candidates(valid + invalid)
@@ -122,7 +124,7 @@ def _from_parameters(
         name, ok = _joined_sections(sections)
         where = f"{label} {wanted}*0..{max(sections)}"
         (valid if ok else invalid).append((name, where if ok else f"{where} (invalid)"))
-    valid.extend((_decoded(text), f"{label} {wanted}") for text in plain)
+    valid.extend((_without_words(text), f"{label} {wanted}") for text in plain)
 
 
 def _rfc2231(text: str) -> tuple[str, bool]:
@@ -130,9 +132,9 @@ def _rfc2231(text: str) -> tuple[str, bool]:
     An invalid one is still decoded as well as it can be: it stays a candidate to test."""
     charset, quote1, rest = text.partition("'")
     if not quote1:
-        return _decoded(unquote(text)), False
+        return _without_words(unquote(text)), False
     _language, _quote2, encoded = rest.partition("'")
-    return _percent_decoded(encoded, charset)
+    return _percent_without_words(encoded, charset)
 
 
 def _joined_sections(sections: dict[int, tuple[str, bool]]) -> tuple[str, bool]:
@@ -154,7 +156,7 @@ def _joined_sections(sections: dict[int, tuple[str, bool]]) -> tuple[str, bool]:
     return _without_words(decode_bytes(b"".join(pieces), charset or None)), ok
 
 
-def _percent_decoded(encoded: str, charset: str) -> tuple[str, bool]:
+def _percent_without_words(encoded: str, charset: str) -> tuple[str, bool]:
     ok = not _BAD_PERCENT.search(encoded) and _valid_charset(charset)
     return _without_words(decode_bytes(_unquote_bytes(encoded), charset or None)), ok
 
@@ -167,13 +169,9 @@ def _unquote_bytes(text: str) -> bytes:
     return unquote_to_bytes(text.encode("utf-8", "surrogateescape"))
 
 
-def _decoded(text: str) -> str:
-    """A plain parameter as clients show it: RFC 2047 words decoded (not standard in parameters,
-    but every client does it)."""
-    return _without_words(text)
-
-
 def _without_words(text: str) -> str:
+    """A name as clients show it: RFC 2047 words decoded (not standard in parameters, but every
+    client does it)."""
     return decode_words(text) if "=?" in text else text
 
 
