@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
+from common import qmail_environ
+
 PROJECT = Path(__file__).resolve().parent.parent
 TARGETS = {"clean": 4.0, "attachments": 7.0}
 NO_SITE_LAUNCHER = "python3 -S (no .pth files)"
@@ -236,22 +238,7 @@ def _bench(work: Path, runs: int, top: int, breakdown: bool) -> int:
     policy = work / "bench.qmvc"
     policy.write_text(BENCH_POLICY.format(lists=PROJECT / "policies" / "lists"))
     (work / "home").mkdir()
-    environ = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(work / "home"),
-        "SENDER": "alice@example.org",
-        "NEWSENDER": "alice@example.org",
-        "RECIPIENT": "bob@example.com",
-        "USER": "bob",
-        "HOST": "example.com",
-        "LOCAL": "bob",
-        "EXT": "",
-        "DTLINE": "Delivered-To: bob@example.com\n",
-        "RPLINE": "Return-Path: <alice@example.org>\n",
-        "UFLINE": "From alice@example.org Thu Jan  1 00:00:00 2026\n",
-        "QMVC_DIR": str(work / "qmvc"),
-        "QMVC_POLICY": str(policy),
-    }
+    environ = qmail_environ(work / "home", work / "qmvc", policy)
     messages = {"clean": clean_message(), "attachments": attachments_message()}
     message_files = {}
     for name, raw in messages.items():

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import os
 import re
 import shutil
 import subprocess
@@ -33,6 +32,7 @@ from random import Random
 from typing import BinaryIO
 
 from bench_deliver import run_once
+from common import qmail_environ
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY = PROJECT / "policies" / "default.qmvc"
@@ -168,26 +168,6 @@ def policy_without_scanner(directory: Path) -> Path:
     return policy
 
 
-def qmail_environ(home: Path, policy: Path) -> dict[str, str]:
-    """What qmail-local gives `|qmvc deliver` for bob@example.com, and qmvc's own settings."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "USER": "bob",
-        "SENDER": "alice@example.org",
-        "NEWSENDER": "alice@example.org",
-        "RECIPIENT": "bob@example.com",
-        "HOST": "example.com",
-        "LOCAL": "bob",
-        "EXT": "",
-        "DTLINE": "Delivered-To: bob@example.com\n",
-        "RPLINE": "Return-Path: <alice@example.org>\n",
-        "UFLINE": "From alice@example.org Thu Jan  1 00:00:00 2026\n",
-        "QMVC_DIR": str(home / "qmvc"),
-        "QMVC_POLICY": str(policy),
-    }
-
-
 def measure(argv: list[str], stdin: Path | None, environ: dict[str, str]) -> tuple[int, float, int]:
     """(peak bytes, seconds, exit code) of one child."""
     seconds, _, max_rss_kb, code = run_once(argv, stdin, environ)
@@ -215,7 +195,7 @@ def main() -> int:
 def bench(work: Path, python: Path, qmvc: Path, only: str) -> int:
     (work / "home").mkdir()
     policy = policy_without_scanner(work)
-    environ = qmail_environ(work / "home", policy)
+    environ = qmail_environ(work / "home", work / "home" / "qmvc", policy)
     bare, bare_seconds, _ = measure([str(python), "-c", "pass"], None, environ)
     rows = [("baseline  python3 -c pass (the venv's)", 0, bare, bare_seconds, 0, None)]
     for shape, write in SHAPES.items():
