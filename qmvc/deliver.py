@@ -61,13 +61,16 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> 
     raw = b""
     verdict: Verdict | None = None
     facts = None
+    notices: list[str] = []
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGALRM, _interrupt)
     _armed = True
     try:
         option = argv[argv.index("--policy") + 1] if "--policy" in argv else None
         raw = sys.stdin.buffer.read()
-        facts, verdict, problems = _filter(raw, environ, base_dir, policy_path(option, environ))
+        facts, verdict, problems = _filter(
+            raw, environ, base_dir, policy_path(option, environ), notices
+        )
         exit_code = verdict.exit_code
         error = "; ".join(problems)
     except BaseException as exc:  # noqa: BLE001 — every failure is a deferral, never a loss
@@ -80,7 +83,7 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> 
         _armed = False  # from here a SIGTERM waits: the log line must still be written
     signal.alarm(0)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if not _log(base_dir, started, clock, environ, raw, facts, verdict, exit_code, error):
+    if not _log(base_dir, started, clock, environ, raw, facts, verdict, exit_code, error, notices):
         print(f"qmvc: cannot write {base_dir / LOG_NAME}; {error}", file=sys.stderr)
     if error:
         print(f"qmvc: {error}", file=sys.stderr)  # qmail-local puts this in its log
@@ -88,8 +91,10 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> 
 
 
 def _filter(
-    raw: bytes, environ: Mapping[str, str], base_dir: Path, policy: Path
+    raw: bytes, environ: Mapping[str, str], base_dir: Path, policy: Path, notices: list[str]
 ) -> tuple[MessageFacts, Verdict, list[str]]:
+    """Evaluate and act; what became of each notice is appended to `notices` as it happens,
+    so that a later deferral still reports notices already sent."""
     from qmvc.engine.evaluate import evaluate
     from qmvc.engine.scanning import scanner_provider
     from qmvc.message.envelope import Envelope
@@ -117,6 +122,7 @@ def _filter(
         problems.append(str(exc))
         return facts, verdict, problems
     problems.extend(report.problems)
+    notices += [outcome.describe() for outcome in report.notices]
     return facts, verdict, problems
 
 
@@ -130,6 +136,7 @@ def _log(
     verdict: Verdict | None,
     exit_code: int,
     error: str,
+    notices: Sequence[str],
 ) -> bool:
     """One line in qmvc.log, and a report entry for badmail and viruses. False if it failed."""
     from qmvc.logs.line import LogRecord, append_line, format_line, scanner_code
@@ -161,7 +168,7 @@ def _log(
 
             append_report(
                 base_dir / REPORT_NAME,
-                format_report(verdict, record, getattr(facts, "subject", "")),
+                format_report(verdict, record, getattr(facts, "subject", ""), notices),
             )
         return True
     except Exception:  # noqa: BLE001 — the log is not worth a lost message

@@ -30,7 +30,7 @@ from tests.smtp_support import SmtpServer, running_smtp_server
 
 NO_SPAN = Span("policy.qmvc", 1, 1, 1, 2)
 
-LANGUAGES = ("en", "de", "fr")
+LANGUAGES = ("en", "de", "fr", "ru")
 EXPECTED_HEADERS = [
     "From",
     "To",
@@ -38,9 +38,9 @@ EXPECTED_HEADERS = [
     "Date",
     "Message-ID",
     "Auto-Submitted",
+    "MIME-Version",
     "Content-Type",
     "Content-Transfer-Encoding",
-    "MIME-Version",
 ]
 HOSTILE = "Hello\r\nBcc: victim@example.com\r\n\r\nforged body\nX-Evil: 1\x00\x1b[31m"
 

@@ -45,7 +45,10 @@ def test_checks_are_registered_under_their_codes() -> None:
         "duplicate-name",
         "invalid-regex",
         "shadowed-rule",
-        "sender-notice-without-nullsender-guard",
+        "sender-notice",
+        "missing-template-language",
+        "bad-address",
+        "invalid-notices-limit",
     } <= set(CHECKS)
 
 

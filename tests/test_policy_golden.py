@@ -70,8 +70,12 @@ REQUIRED_CODES = [
     "unused-scanner",
     "unused-profile",
     "unused-list",
-    "sender-notice-without-nullsender-guard",
+    "sender-notice",
     "timeout-budget",
+    "missing-template-language",
+    "bad-address",
+    "invalid-notices-limit",
+    "template-error",
 ]
 
 

@@ -2,11 +2,12 @@
 
 Each notice is rendered by Jinja2 from `templates/<lang>/<audience>.j2`: the template's
 first line is `Subject: ...`, the rest is the plain-text body (see templates/README.md).
-Everything from the message (sender, subject, file names, virus names) is cleaned of
-control characters before it reaches a template, and headers are built by the email package
-(RFC 2047 for non-ASCII), so no content can add a header. Notices leave with the null
-envelope sender, so they can never bounce back into a loop, and never go to a null sender.
-Jinja2 and the email package are imported only when a notice is rendered.
+Everything from the message (sender, subject, file names, virus names) is made one
+printable line before it reaches a template, and the header block is written by
+`qmvc.actions.compose`, not by the email package, so no content can add a header on any
+Python (see compose's docstring). Notices leave with the null envelope sender, so they can
+never bounce back into a loop, and never go to a null sender.
+Jinja2 is imported only when a notice is rendered.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qmvc.actions import compose
 from qmvc.actions.inject import InjectorConfig, forward
+from qmvc.actions.mailbox import Mailbox, parse_mailbox
 from qmvc.engine.verdict import Verdict
 from qmvc.paths import TEMPLATES_DIR
 
@@ -30,7 +33,9 @@ if TYPE_CHECKING:
 AUDIENCES = ("av_guard", "badmail_guard", "recipient", "sender")
 DEFAULT_LANGUAGE = "en"
 NULL_SENDERS = ("", "<>", "#@[]")
+OUTCOMES = ("virus", "badmail", "scanner-failure", "too-large")
 _LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?")
+_HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 
 
 class NoticeError(ValueError):
@@ -39,7 +44,7 @@ class NoticeError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class NoticeContext:
-    """What a template may say about the incident; `guard` is the officer to ask."""
+    """What a template may say about the incident; `guard` is the officer to ask about it."""
 
     outcome: str
     profile: str
@@ -50,8 +55,10 @@ class NoticeContext:
     date: str
     criteria: Sequence[tuple[str, str]] = ()
     scanners: Sequence[tuple[str, str, Sequence[str]]] = ()
+    findings: Sequence[tuple[str, str, str]] = ()
     actions: Sequence[str] = ()
     guard: str = ""
+    language: str = DEFAULT_LANGUAGE
     hostname: str = field(default_factory=socket.gethostname)
 
     @classmethod
@@ -67,7 +74,7 @@ class NoticeContext:
         guard: str,
         hostname: str | None = None,
     ) -> NoticeContext:
-        """The context for a verdict: criteria with evidence, scanners with viruses, actions."""
+        """The context for a verdict: criteria with evidence, findings, scanners, actions."""
         return cls(
             outcome=verdict.outcome,
             profile=verdict.profile,
@@ -78,42 +85,40 @@ class NoticeContext:
             date=date,
             criteria=tuple((match.name, match.evidence) for match in verdict.criteria),
             scanners=tuple((s.name, s.status, s.viruses) for s in verdict.scanners),
+            findings=findings_of(verdict),
             actions=tuple(" ".join((a.kind, *a.targets)) for a in verdict.actions),
             guard=guard,
             hostname=hostname or socket.gethostname(),
         )
 
 
-def clean_text(text: str) -> str:
-    """One printable line: whitespace controls become spaces, other controls U+FFFD.
-
-    Surrogate escapes (bytes that were not UTF-8) become U+FFFD too, so the result encodes.
-    """
-    if text.isprintable():
-        return text
-    return "".join(
-        char if char.isprintable() else " " if char.isspace() else "\ufffd" for char in text
-    )
+def findings_of(verdict: Verdict) -> tuple[tuple[str, str, str], ...]:
+    """(engine, virus, where) for each virus; `where` is "" when the engine did not say."""
+    found = []
+    for report in verdict.scanners:
+        places = dict(getattr(report, "locations", ()))
+        found += [(report.name, virus, places.get(virus, "")) for virus in report.viruses]
+    return tuple(found)
 
 
 def _cleaned(value: Any) -> Any:
-    """Clean every string inside a context value, keeping its tuple/list shape."""
+    """Make every string inside a context value one line, keeping its tuple/list shape."""
     if isinstance(value, str):
-        return clean_text(value)
+        return compose.one_line(value)
     if isinstance(value, list | tuple):
         return tuple(_cleaned(item) for item in value)
     return value
 
 
 def language_for(
-    sender: str, rules: Sequence[tuple[str, tuple[str, ...]]], default: str = DEFAULT_LANGUAGE
+    address: str, rules: Sequence[tuple[str, tuple[str, ...]]], default: str = DEFAULT_LANGUAGE
 ) -> str:
-    """The sender's language by the longest domain suffix that matches (`.co.uk` over `.uk`).
+    """The language of an address's domain by the longest matching suffix (`.co.uk` over `.uk`).
 
     `rules` pairs a language with its suffixes, e.g. `("de", (".de", ".at", ".ch"))`; a
     suffix matches whole labels only, so `.de` matches `wdr.de` but not `wdr.fde`.
     """
-    domain = "." + sender.rpartition("@")[2].strip().rstrip(".").lower()
+    domain = "." + address.rpartition("@")[2].strip().rstrip(".").lower()
     best_language, best_length = default, 0
     for language, suffixes in rules:
         for suffix in suffixes:
@@ -124,7 +129,8 @@ def language_for(
 
 
 @functools.lru_cache(maxsize=4)
-def _environment(templates_dir: Path) -> jinja2.Environment:
+def environment(templates_dir: Path) -> jinja2.Environment:
+    """The one Jinja2 set-up for notices; check-policy renders with it too."""
     import jinja2
 
     return jinja2.Environment(
@@ -137,16 +143,18 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
     )
 
 
-def template_name(audience: str, language: str, templates_dir: Path = TEMPLATES_DIR) -> str:
-    """`<lang>/<audience>.j2`, falling back to English when the language has no such template."""
+def has_template(audience: str, language: str, templates_dir: Path = TEMPLATES_DIR) -> bool:
+    return (
+        bool(_LANGUAGE_TAG.fullmatch(language))
+        and (templates_dir / language / f"{audience}.j2").is_file()
+    )
+
+
+def template_language(audience: str, language: str, templates_dir: Path = TEMPLATES_DIR) -> str:
+    """`language` when it has the audience's template, else the fallback, English."""
     if audience not in AUDIENCES:
         raise NoticeError(f"unknown notice audience {audience!r}; expected one of {AUDIENCES}")
-    if (
-        _LANGUAGE_TAG.fullmatch(language)
-        and (templates_dir / language / f"{audience}.j2").is_file()
-    ):
-        return f"{language}/{audience}.j2"
-    return f"{DEFAULT_LANGUAGE}/{audience}.j2"
+    return language if has_template(audience, language, templates_dir) else DEFAULT_LANGUAGE
 
 
 def _split_subject(rendered: str, name: str) -> tuple[str, str]:
@@ -154,51 +162,68 @@ def _split_subject(rendered: str, name: str) -> tuple[str, str]:
     label, colon, subject = first_line.partition(":")
     if not colon or label.strip().lower() != "subject":
         raise NoticeError(f"{name}: the first line must be 'Subject: ...'")
-    return clean_text(subject.strip()), body.lstrip("\n")
+    return subject.strip(), body.lstrip("\n")
 
 
-def _single_address(address: str, role: str) -> Any:
-    from email.errors import HeaderParseError
-    from email.headerregistry import Address
-
+def _mailbox(value: Mailbox | str, role: str) -> Mailbox:
+    if isinstance(value, Mailbox):
+        return value
     try:
-        return Address(addr_spec=clean_text(address).strip())
-    except (HeaderParseError, IndexError, ValueError) as error:
-        raise NoticeError(f"unusable {role} address {address!r}: {error}") from None
+        return parse_mailbox(compose.one_line(value))
+    except ValueError as error:
+        raise NoticeError(f"unusable {role} address: {error}") from None
+
+
+def render_text(
+    audience: str, language: str, ctx: NoticeContext, templates_dir: Path = TEMPLATES_DIR
+) -> tuple[str, str]:
+    """The template's (subject, body) for this context; raises NoticeError with the reason.
+
+    Any exception while rendering (a filter failing on odd input, `1 // 0`) is a NoticeError:
+    a notice is never worth more than the message it is about.
+    """
+    language = template_language(audience, language, templates_dir)
+    name = f"{language}/{audience}.j2"
+    variables = {key: _cleaned(getattr(ctx, key)) for key in NoticeContext.__slots__}
+    variables["language"] = language
+    try:
+        rendered = environment(templates_dir).get_template(name).render(variables)
+    except Exception as error:  # noqa: BLE001 — see the docstring
+        raise NoticeError(f"{name}: {type(error).__name__}: {error}") from error
+    return _split_subject(rendered, name)
 
 
 def render_notice(
     audience: str,
     language: str,
     ctx: NoticeContext,
-    from_address: str,
-    to_address: str,
+    from_address: Mailbox | str,
+    to_address: Mailbox | str,
     templates_dir: Path = TEMPLATES_DIR,
 ) -> bytes:
     """A complete RFC 5322 message (LF line ends) ready for `send_notice`."""
-    import email.policy
     import email.utils
-    from email.message import EmailMessage
 
-    import jinja2
-
-    name = template_name(audience, language, templates_dir)
-    variables = {key: _cleaned(getattr(ctx, key)) for key in NoticeContext.__slots__}
+    sender, recipient = _mailbox(from_address, "From"), _mailbox(to_address, "To")
+    subject, body = render_text(audience, language, ctx, templates_dir)
+    host = compose.one_line(ctx.hostname)
+    domain = host if _HOST_NAME.fullmatch(host) else "localhost"
     try:
-        rendered = _environment(templates_dir).get_template(name).render(variables)
-    except jinja2.TemplateError as error:
-        raise NoticeError(f"{name}: {error}") from error
-    subject, body = _split_subject(rendered, name)
-
-    notice = EmailMessage(policy=email.policy.default)
-    notice["From"] = _single_address(from_address, "From")
-    notice["To"] = _single_address(to_address, "To")
-    notice["Subject"] = subject
-    notice["Date"] = email.utils.format_datetime(datetime.now().astimezone())
-    notice["Message-ID"] = email.utils.make_msgid("qmvc", domain=clean_text(ctx.hostname) or None)
-    notice["Auto-Submitted"] = "auto-generated"
-    notice.set_content(body, charset="utf-8")
-    return notice.as_bytes()
+        return compose.message_bytes(
+            [
+                compose.mailbox_header("From", sender),
+                compose.mailbox_header("To", recipient),
+                compose.unstructured("Subject", subject),
+                compose.plain_header(
+                    "Date", email.utils.format_datetime(datetime.now().astimezone())
+                ),
+                compose.plain_header("Message-ID", email.utils.make_msgid("qmvc", domain)),
+                compose.plain_header("Auto-Submitted", "auto-generated"),
+            ],
+            body,
+        )
+    except ValueError as error:
+        raise NoticeError(str(error)) from None
 
 
 def is_null_sender(address: str) -> bool:
@@ -209,7 +234,7 @@ def is_null_sender(address: str) -> bool:
 def send_notice(notice: bytes, to_address: str, injector: InjectorConfig, timeout: float) -> bool:
     """Send with the null envelope sender; a null `to_address` is skipped (returns False).
 
-    Raises ForwardError like `forward`; the caller decides whether a lost notice defers.
+    Raises ForwardError like `forward`; the caller decides what a lost notice means.
     """
     if is_null_sender(to_address):
         return False

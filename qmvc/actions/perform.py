@@ -7,23 +7,22 @@ reported, never a reason to defer a message already kept.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qmvc.paths import TEMPLATES_DIR, resolve_under
+from qmvc.paths import resolve_under
 
 if TYPE_CHECKING:
     from qmvc.actions.inject import InjectorConfig
+    from qmvc.actions.notify import NoticeOutcome
     from qmvc.engine.tree import DecisionTree
     from qmvc.engine.verdict import Verdict
     from qmvc.message.facts import MessageFacts
 
 DEFAULT_INJECTOR = "/var/qmail/bin/qmail-inject"
 ACTION_TIMEOUT_SECONDS = 60.0
-GUARD_TEMPLATES = {"virus": "av_guard", "badmail": "badmail_guard"}
 
 
 class ActionFailed(Exception):
@@ -34,7 +33,7 @@ class ActionFailed(Exception):
 class ActionReport:
     kept: list[str] = field(default_factory=list)
     forwarded: list[str] = field(default_factory=list)
-    notified: list[str] = field(default_factory=list)
+    notices: list[NoticeOutcome] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -53,10 +52,16 @@ def perform(
         elif action.kind == "forward":
             _forward(facts.raw, list(action.targets), tree, environ)
             report.forwarded.extend(action.targets)
+    from qmvc.actions.notify import notify
+
     for action in verdict.actions:
         if action.kind == "notify":
             for audience in action.targets:
-                _notify(audience, verdict, facts, tree, report)
+                outcomes = notify(audience, verdict, facts, tree, base_dir)
+                report.notices.extend(outcomes)
+                report.problems += [
+                    f"notice {o.describe()}" for o in outcomes if o.status == "failed"
+                ]
     return report
 
 
@@ -73,7 +78,8 @@ def _keep(raw: bytes, maildir: Path, environ: Mapping[str, str]) -> Path:
         raise ActionFailed(f"keep in {maildir}: {exc.strerror or exc}") from exc
 
 
-def _injector(tree: DecisionTree) -> InjectorConfig:
+def injector_of(tree: DecisionTree) -> InjectorConfig:
+    """The policy's `injector`, for forwards and notices."""
     from qmvc.actions.inject import parse_injector
 
     return parse_injector(tree.settings.get("injector", DEFAULT_INJECTOR))
@@ -89,72 +95,6 @@ def _forward(
     sender = environ.get("NEWSENDER", environ.get("SENDER", ""))
     message = environ.get("DTLINE", "").encode("utf-8", "surrogateescape") + raw
     try:
-        forward(message, sender, recipients, _injector(tree), ACTION_TIMEOUT_SECONDS)
+        forward(message, sender, recipients, injector_of(tree), ACTION_TIMEOUT_SECONDS)
     except (ForwardError, ValueError) as exc:
         raise ActionFailed(f"forward to {', '.join(recipients)}: {exc}") from exc
-
-
-def _notify(
-    audience: str, verdict: Verdict, facts: MessageFacts, tree: DecisionTree, report: ActionReport
-) -> None:
-    from qmvc.actions import notices
-    from qmvc.actions.inject import ForwardError
-
-    try:
-        composed = compose_notices(audience, verdict, facts, tree)
-    except (notices.NoticeError, ValueError, OSError) as exc:
-        report.problems.append(f"notice to {audience}: {exc}")
-        return
-    for address, notice in composed:
-        try:
-            if notices.send_notice(notice, address, _injector(tree), ACTION_TIMEOUT_SECONDS):
-                report.notified.append(address)
-        except (ForwardError, ValueError, OSError) as exc:
-            report.problems.append(f"notice to {address or '<>'}: {exc}")
-
-
-def compose_notices(
-    audience: str, verdict: Verdict, facts: MessageFacts, tree: DecisionTree
-) -> list[tuple[str, bytes]]:
-    """The notices `notify AUDIENCE` sends for this verdict: (address, message) pairs.
-
-    A guard gets the AV or badmail guard template in the policy's default language; the
-    recipient likewise; the sender gets the sender template in his language, chosen by
-    the longest matching domain suffix. Raises NoticeError when a notice cannot be made.
-    """
-    from qmvc.actions import notices
-
-    guard_name = "av" if verdict.outcome == "virus" else "badmail"
-    guard_address = next(iter(tree.guards.get(guard_name, ())), "")
-    hostname = tree.settings.get("hostname") or socket.gethostname()
-    from_address = guard_address or f"postmaster@{hostname}"
-    if audience in ("recipient", "sender"):
-        template = audience
-        addresses: tuple[str, ...] = (getattr(facts.envelope, audience),)
-    else:
-        template = GUARD_TEMPLATES.get(verdict.outcome, "badmail_guard")
-        addresses = tree.guards.get(audience, ())
-    language = (
-        notices.language_for(facts.envelope.sender, tree.languages, tree.default_language)
-        if audience == "sender"
-        else tree.default_language
-    )
-    context = notices.NoticeContext.from_verdict(
-        verdict,
-        sender=facts.envelope.sender,
-        recipient=facts.envelope.recipient,
-        subject=facts.subject,
-        message_id=facts.message_id,
-        date=next(iter(facts.header("Date")), ""),
-        guard=guard_address,
-        hostname=hostname,
-    )
-    templates = Path(tree.settings.get("templates", str(TEMPLATES_DIR)))
-    return [
-        (
-            address,
-            notices.render_notice(template, language, context, from_address, address, templates),
-        )
-        for address in addresses
-        if not notices.is_null_sender(address)
-    ]

@@ -73,12 +73,19 @@ def _check_file(path: Path) -> tuple[Path, list[Diagnostic], dict[str, str], dic
         policy = Policy.load(path)
     except PolicyError as exc:
         return path, exc.diagnostics, exc.sources, {}
+    from qmvc.policy.template_check import check_templates
+
     diagnostics = policy.check()
     model = policy.model
+    sources = dict(policy.sources)
+    if not any(d.severity == "error" for d in diagnostics):
+        template_problems, template_sources = check_templates(model)
+        diagnostics += template_problems
+        sources.update(template_sources)
     summary = {
         "profiles": len(model.profiles),
         "rules": sum(len(p.criteria) for p in model.profiles.values()),
         "scanners": len(model.scanners),
         "domains": sum(len(d.patterns) for d in model.domains),
     }
-    return path, diagnostics, policy.sources, summary
+    return path, diagnostics, sources, summary

@@ -169,6 +169,9 @@ class DecisionTree(Record):
     languages: tuple[tuple[str, tuple[str, ...]], ...]
     default_language: str
     guards: dict[str, tuple[str, ...]]
+    guard_languages: dict[str, str]
+    notice_from: str
+    notice_limit: tuple[int, float]
     settings: dict[str, str]
     budget_seconds: float
     sources: tuple[str, ...]

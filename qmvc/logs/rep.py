@@ -16,6 +16,7 @@ An entry is a delimiter line, then one `key: value` line per fact, then a blank 
     scanner: fsav skipped (badmail found)
     action: keep quarantine
     action: notify av_guard
+    notice: sent av to virus@wdr.de in de
 
 Values are escaped (`qmvc.logs.escape`, keeping printable letters): no CR, LF, control or
 separator character from a subject or a file name can end a line, so message content can
@@ -24,6 +25,7 @@ neither forge a delimiter nor a `key:` line. `parse_reports` reads the entries b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from qmvc.engine.verdict import Verdict
@@ -43,8 +45,11 @@ def _quoted(text: str) -> str:
     return '"' + escape(text, reserved='"', ascii_only=False) + '"'
 
 
-def format_report(verdict: Verdict, record: LogRecord, subject: str) -> str:
-    """The report entry for one message, ending with a blank line."""
+def format_report(
+    verdict: Verdict, record: LogRecord, subject: str, notices: Sequence[str] = ()
+) -> str:
+    """The report entry for one message, ending with a blank line; `notices` says what
+    became of each notice (`sent av to a@b in de`, `suppressed sender to c@d: ...`)."""
     lines = [
         f"{DELIMITER_START}{record.start.strftime(START_FORMAT)} pid {record.pid}{DELIMITER_END}",
         f"outcome: {_value(verdict.outcome)}",
@@ -71,6 +76,7 @@ def format_report(verdict: Verdict, record: LogRecord, subject: str) -> str:
         "action: " + " ".join(_value(word) for word in (action.kind, *action.targets))
         for action in verdict.actions
     ]
+    lines += [f"notice: {_value(notice)}" for notice in notices]
     return "\n".join(lines) + "\n\n"
 
 

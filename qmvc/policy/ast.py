@@ -163,14 +163,35 @@ class LanguageDecl:
 
 @dataclass(frozen=True, slots=True)
 class GuardDecl:
+    """`guard NAME "address"... [language CODE]`: who hears about incidents, in which language."""
+
     name: str
     addresses: tuple[str, ...]
+    span: Span
+    language: str = ""
+    language_span: Span | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NoticesFrom:
+    """`notices from "Name <address>"`: the From of every notice (else the guard's mailbox)."""
+
+    address: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class NoticesLimit:
+    """`notices limit COUNT per DURATION`: at most COUNT notices to one address per window."""
+
+    count: int
+    window_seconds: float
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class Setting:
-    """`templates`, `injector`, `budget`, `hostname`: policy-wide settings."""
+    """`templates`, `injector`, `budget`, `hostname`, `virtualdomains`: policy-wide settings."""
 
     key: str
     value: str
@@ -270,6 +291,8 @@ Statement = (
     | ListDecl
     | LanguageDecl
     | GuardDecl
+    | NoticesFrom
+    | NoticesLimit
     | Setting
     | ScannerDecl
     | ProfileDecl

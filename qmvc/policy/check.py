@@ -59,6 +59,8 @@ def _actions(model: PolicyModel) -> Iterator[ast.ActionDecl]:
 def duplicate_names(model: PolicyModel) -> Iterator[Diagnostic]:
     for kind, name, first, again in model.duplicates:
         what = f"'on {name}'" if kind == "on" else f"{kind} '{name}'"
+        if kind.startswith("notices "):
+            what = f"'{kind}'"
         yield error(
             "duplicate-name",
             f"{what} is declared twice",
@@ -174,6 +176,113 @@ def template_directory(setting: ast.Setting) -> Path:
     return beside if beside.is_dir() else TEMPLATES_DIR / setting.value
 
 
+def templates_of(model: PolicyModel) -> Path:
+    setting = model.settings.get("templates")
+    return template_directory(setting) if setting else TEMPLATES_DIR
+
+
+def shown_templates(directory: Path) -> str:
+    """How a diagnostic names a template set: the shipped one without this machine's path."""
+    return "the shipped templates/" if directory == TEMPLATES_DIR else f"{directory}/"
+
+
+def reached_notices(model: PolicyModel) -> dict[tuple[str, str], list[Span]]:
+    """(template, language) → where a language asks for it, for every notice the policy
+    can send: guards in their own language, recipient and sender in any suffix language."""
+    default = next((lang for lang in model.languages if lang.is_default), None)
+    default_code = default.code if default else "en"
+    default_span = default.span if default else Span(model.main_file, 1, 1, 1, 2)
+    suffix_languages = [(lang.code, lang.span) for lang in model.languages if not lang.is_default]
+    reached: dict[tuple[str, str], list[Span]] = {}
+    for profile in model.profiles.values():
+        for outcome in ("virus", "badmail", "failure", "too-large"):
+            block = model.actions_for(profile, outcome)
+            for action in block.actions if block else ():
+                if action.kind != "notify":
+                    continue
+                for target in action.arguments:
+                    if target in NOTICE_AUDIENCES:
+                        pairs = [(target, default_code, default_span)] + [
+                            (target, code, span) for code, span in suffix_languages
+                        ]
+                    elif target in model.guards:
+                        guard = model.guards[target]
+                        template = "badmail_guard" if outcome == "badmail" else "av_guard"
+                        pairs = [
+                            (template, guard.language, guard.language_span or guard.span)
+                            if guard.language
+                            else (template, default_code, default_span)
+                        ]
+                    else:
+                        continue
+                    for template, code, span in pairs:
+                        reached.setdefault((template, code), []).append(span)
+    return reached
+
+
+@check("missing-template-language")
+def missing_template_languages(model: PolicyModel) -> Iterator[Diagnostic]:
+    """A language the policy uses without templates: those notices are sent in English."""
+    directory = templates_of(model)
+    if not directory.is_dir():
+        return  # undefined-template says so
+    missing: dict[tuple[str, Span], list[str]] = {}
+    for (template, language), spans in reached_notices(model).items():
+        if language not in ISO_639_1:
+            continue  # unknown-language says so
+        if not (directory / language / f"{template}.j2").is_file():
+            for span in dict.fromkeys(spans):
+                missing.setdefault((language, span), []).append(template)
+    for (language, span), templates in sorted(missing.items(), key=lambda item: item[0][1]):
+        names = ", ".join(f"{language}/{t}.j2" for t in sorted(templates))
+        if language == "en":
+            yield error(
+                "missing-template-language",
+                f"{shown_templates(directory)} has no {names}: English is every notice's fallback",
+                span,
+                "copy the shipped templates/en/ into this template set",
+            )
+        else:
+            yield warning(
+                "missing-template-language",
+                f"no template {names} in {shown_templates(directory)}: these notices are sent "
+                "in English",
+                span,
+                f"add {language}/ beside en/ there (copy en/, translate it), or drop the language",
+            )
+
+
+@check("bad-address")
+def notice_addresses(model: PolicyModel) -> Iterator[Diagnostic]:
+    from qmvc.actions.mailbox import parse_mailbox
+
+    hint = 'write "name@example.org" or "Name <name@example.org>"'
+    written = [
+        (f"guard '{guard.name}'", address, guard.span)
+        for guard in model.guards.values()
+        for address in guard.addresses
+    ] + [("notices from", n.address, n.span) for n in model.notices_from.values()]
+    for who, address, span in written:
+        try:
+            parse_mailbox(address)
+        except ValueError as problem:
+            yield error("bad-address", f"{who}: {problem}", span, hint)
+
+
+@check("invalid-notices-limit")
+def invalid_notices_limits(model: PolicyModel) -> Iterator[Diagnostic]:
+    from qmvc.actions.notice_limit import MAX_WINDOW_SECONDS
+
+    for limit in model.notices_limit.values():
+        if limit.count < 1 or not 0 < limit.window_seconds <= MAX_WINDOW_SECONDS:
+            yield error(
+                "invalid-notices-limit",
+                "notices limit needs a count of at least 1 and a window up to 7 days",
+                limit.span,
+                "for example: notices limit 30 per 1h",
+            )
+
+
 # ---- values ----
 
 
@@ -264,13 +373,18 @@ def wrong_operators(model: PolicyModel) -> Iterator[Diagnostic]:
 
 @check("unknown-language")
 def unknown_languages(model: PolicyModel) -> Iterator[Diagnostic]:
-    for language in model.languages:
-        if language.code not in ISO_639_1:
+    used = [(language.code, language.span) for language in model.languages] + [
+        (guard.language, guard.language_span or guard.span)
+        for guard in model.guards.values()
+        if guard.language
+    ]
+    for code, span in used:
+        if code not in ISO_639_1:
             yield error(
                 "unknown-language",
-                f"'{language.code}' is not an ISO 639-1 language code",
-                language.span,
-                did_you_mean(language.code, ISO_639_1) or "use two letters, such as de, fr, en",
+                f"'{code}' is not an ISO 639-1 language code",
+                span,
+                did_you_mean(code, ISO_639_1) or "use two letters, such as de, fr, en",
             )
 
 
@@ -297,7 +411,7 @@ def invalid_settings(model: PolicyModel) -> Iterator[Diagnostic]:
         yield error(
             "invalid-setting", "budget must be a duration", budget.span, "for example: budget 120s"
         )
-    for key in ("templates", "injector", "hostname"):
+    for key in ("templates", "injector", "hostname", "virtualdomains"):
         setting = model.settings.get(key)
         if setting and not re.fullmatch(r"[^\x00-\x1f]+", setting.value):
             yield error("invalid-setting", f"{key} needs a non-empty quoted value", setting.span)
@@ -526,24 +640,31 @@ def unused_lists(model: PolicyModel) -> Iterator[Diagnostic]:
             )
 
 
-@check("sender-notice-without-nullsender-guard")
+@check("sender-notice")
 def sender_notices(model: PolicyModel) -> Iterator[Diagnostic]:
+    """Senders of viruses are forged nearly always; of badmail, often (fake bounces)."""
     for profile in model.profiles.values():
         guards_null_sender = any(
             isinstance(n, ast.EmptyTest) and n.field.name == "sender"
             for c in profile.criteria
             for n in walk(c.condition)
         )
-        if guards_null_sender:
-            continue
         for outcome in ("virus", "badmail"):
+            if outcome == "badmail" and guards_null_sender:
+                continue
             block = model.actions_for(profile, outcome)
             for action in block.actions if block else ():
                 if action.kind == "notify" and "sender" in action.arguments:
                     yield warning(
-                        "sender-notice-without-nullsender-guard",
-                        f"profile '{profile.name}' notifies senders but has no null-sender "
-                        "rule: forged senders will get notices (backscatter)",
+                        "sender-notice",
+                        f"profile '{profile.name}' tells the sender of {outcome} mail: its "
+                        "sender is usually forged, so the notice goes to someone who never "
+                        "sent it (backscatter, and this host gets blocklisted)",
                         action.span,
-                        "add: badmail nullsender when sender is empty",
+                        "notify the recipient and the guards instead"
+                        + (
+                            ""
+                            if outcome == "virus"
+                            else "; or keep it and add: badmail nullsender when sender is empty"
+                        ),
                     )

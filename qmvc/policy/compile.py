@@ -37,6 +37,8 @@ BUILTIN_ACTIONS = {
     "too-large": (Action("defer"),),
 }
 DEFAULT_BUDGET_SECONDS = 300.0
+DEFAULT_NOTICE_LIMIT = (30, 3600.0)
+"""Without `notices limit`: at most 30 notices to one address per hour."""
 
 
 def compile_policy(model: PolicyModel, sources: tuple[str, ...]) -> tree.DecisionTree:
@@ -68,6 +70,13 @@ def compile_policy(model: PolicyModel, sources: tuple[str, ...]) -> tree.Decisio
         ),
         default_language=next((lang.code for lang in model.languages if lang.is_default), "en"),
         guards={name: g.addresses for name, g in model.guards.items()},
+        guard_languages={name: g.language for name, g in model.guards.items() if g.language},
+        notice_from=model.notices_from["from"].address if model.notices_from else "",
+        notice_limit=(
+            (model.notices_limit["limit"].count, model.notices_limit["limit"].window_seconds)
+            if model.notices_limit
+            else DEFAULT_NOTICE_LIMIT
+        ),
         settings=settings,
         budget_seconds=parse_duration(budget.value) if budget else DEFAULT_BUDGET_SECONDS,
         sources=sources,

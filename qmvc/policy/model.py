@@ -19,6 +19,8 @@ class PolicyModel:
     guards: dict[str, ast.GuardDecl] = field(default_factory=dict)
     languages: list[ast.LanguageDecl] = field(default_factory=list)
     settings: dict[str, ast.Setting] = field(default_factory=dict)
+    notices_from: dict[str, ast.NoticesFrom] = field(default_factory=dict)
+    notices_limit: dict[str, ast.NoticesLimit] = field(default_factory=dict)
     domains: list[ast.DomainDecl] = field(default_factory=list)
     default_actions: dict[str, ast.OnBlock] = field(default_factory=dict)
     duplicates: list[tuple[str, str, Any, Any]] = field(default_factory=list)
@@ -43,6 +45,10 @@ class PolicyModel:
                 self._declare("profile", self.profiles, statement.name, statement)
             case ast.GuardDecl():
                 self._declare("guard", self.guards, statement.name, statement)
+            case ast.NoticesFrom():
+                self._declare("notices from", self.notices_from, "from", statement)
+            case ast.NoticesLimit():
+                self._declare("notices limit", self.notices_limit, "limit", statement)
             case ast.Setting():
                 self._declare("setting", self.settings, statement.key, statement)
             case ast.OnBlock():

@@ -6,6 +6,7 @@ expected in words an admin reads, with a did-you-mean for misspelled keywords.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from typing import Any
@@ -56,8 +57,9 @@ def parse_text(text: str, filename: str) -> ast.PolicyFile:
         raise PolicyError([error("syntax-error", str(exc), Span(filename, 1, 1, 1, 2))]) from None
     builder = _AstBuilder(filename)
     statements = builder.transform(tree)
-    if builder.too_deep is not None:
-        raise PolicyError([builder.too_deep])
+    for problem in (builder.too_deep, builder.misplaced):
+        if problem is not None:
+            raise PolicyError([problem])
     return ast.PolicyFile(filename, tuple(statements))
 
 
@@ -209,6 +211,15 @@ def parse_size(text: str) -> int:
     return int(float(number) * SIZE_UNITS[unit.lower()])
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _GuardLanguage:
+    """A bare `language NAME`, until `start` folds it into the guard before it."""
+
+    code: str
+    code_span: Span
+    span: Span
+
+
 @v_args(meta=True)
 class _AstBuilder(Transformer_NonRecursive[Token, list[ast.Statement]]):
     """Builds frozen AST nodes. Non-recursive, so 1,000 nested `not`s cannot blow the stack."""
@@ -217,6 +228,7 @@ class _AstBuilder(Transformer_NonRecursive[Token, list[ast.Statement]]):
         super().__init__()
         self.filename = filename
         self.too_deep: Diagnostic | None = None
+        self.misplaced: Diagnostic | None = None
         self.grouped_depth: dict[int, int] = {}  # id(condition) → depth with its parentheses
 
     # -- positions --
@@ -254,7 +266,25 @@ class _AstBuilder(Transformer_NonRecursive[Token, list[ast.Statement]]):
 
     # -- file --
     def start(self, meta: Any, children: list[Any]) -> list[Any]:
-        return children
+        """Fold each `language NAME` into the guard statement just before it."""
+        statements: list[Any] = []
+        for child in children:
+            if not isinstance(child, _GuardLanguage):
+                statements.append(child)
+            elif statements and isinstance(statements[-1], ast.GuardDecl):
+                guard = statements.pop()
+                statements.append(
+                    dataclasses.replace(guard, language=child.code, language_span=child.code_span)
+                )
+            elif self.misplaced is None:
+                self.misplaced = error(
+                    "unexpected-token",
+                    f"'language {child.code}' needs 'for' and domain suffixes, or 'default'",
+                    child.span,
+                    f"for example: language {child.code} for .{child.code}   (or, after a guard: "
+                    f'guard av "av@example.org" language {child.code})',
+                )
+        return statements
 
     def include(self, meta: Any, children: list[Any]) -> ast.Include:
         return ast.Include(_unquote(children[0]), self._span(meta))
@@ -275,6 +305,16 @@ class _AstBuilder(Transformer_NonRecursive[Token, list[ast.Statement]]):
     def guard(self, meta: Any, children: list[Any]) -> ast.GuardDecl:
         addresses = tuple(_unquote(c) for c in children[1:])
         return ast.GuardDecl(str(children[0]), addresses, self._span(meta))
+
+    def guard_language(self, meta: Any, children: list[Any]) -> _GuardLanguage:
+        return _GuardLanguage(str(children[0]), self._token_span(children[0]), self._span(meta))
+
+    def notices_from(self, meta: Any, children: list[Any]) -> ast.NoticesFrom:
+        return ast.NoticesFrom(_unquote(children[0]), self._span(meta))
+
+    def notices_limit(self, meta: Any, children: list[Any]) -> ast.NoticesLimit:
+        count, window = children
+        return ast.NoticesLimit(int(count), parse_duration(str(window)), self._span(meta))
 
     def setting(self, meta: Any, children: list[Any]) -> ast.Setting:
         key, value = children
