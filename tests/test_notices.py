@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from qmvc.actions.inject import InjectorConfig
 from qmvc.actions.notices import (
     AUDIENCES,
+    OUTCOMES,
     NoticeContext,
     NoticeError,
     language_for,
@@ -25,6 +26,7 @@ from qmvc.actions.notices import (
 )
 from qmvc.engine.verdict import Action, CriterionMatch, ScannerReport, Verdict
 from qmvc.paths import PROJECT_ROOT, TEMPLATES_DIR
+from qmvc.policy.template_check import sample_contexts
 from qmvc.span import Span
 from tests.smtp_support import SmtpServer, running_smtp_server
 
@@ -248,3 +250,47 @@ def test_hot_path_modules_do_not_import_jinja2() -> None:
         [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True
     )
     assert out.stdout.strip() == "[]", out.stderr
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("outcome", OUTCOMES)
+@pytest.mark.parametrize("audience", AUDIENCES)
+def test_every_shipped_template_renders_every_outcome(
+    audience: str, outcome: str, language: str
+) -> None:
+    assert (TEMPLATES_DIR / language / f"{audience}.j2").is_file()
+    for ctx in sample_contexts(outcome):
+        notice = parse(render_notice(audience, language, ctx, "qmvc@wdr.de", "a@wdr.de"))
+        assert list(notice.keys()) == EXPECTED_HEADERS
+        assert notice["Subject"].strip() and notice.get_content().strip()
+        assert notice.defects == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("audience", ["recipient", "sender"])
+def test_a_virus_notice_says_which_engine_found_what_in_which_attachment(
+    audience: str, language: str
+) -> None:
+    [ctx, _] = sample_contexts("virus")
+    body = parse(render_notice(audience, language, ctx, "q@wdr.de", "a@wdr.de")).get_content()
+    assert "clamav" in body and "Eicar-Test-Signature" in body
+    assert "invoice.zip › invoice.exe" in body
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("audience", ["recipient", "sender"])
+def test_the_guard_to_ask_is_the_one_for_the_outcome(audience: str, language: str) -> None:
+    virus = Verdict("virus", "p", 99, scanners=[ScannerReport("clamav", "ran", ("X",))])
+    badmail = Verdict("badmail", "p", 99, [CriterionMatch("filename", "love.vbs", NO_SPAN)])
+    virus_text = parse(
+        render_notice(audience, language, context(virus, guard="av@wdr.de"), "q@wdr.de", "a@wdr.de")
+    ).get_content()
+    badmail_text = parse(
+        render_notice(
+            audience, language, context(badmail, guard="bm@wdr.de"), "q@wdr.de", "a@wdr.de"
+        )
+    ).get_content()
+    assert "av@wdr.de" in virus_text and "bm@wdr.de" in badmail_text
+    officer = {"en": "anti-virus", "de": "Virenschutz", "fr": "antivirus", "ru": "антивирус"}
+    assert officer[language].lower() in virus_text.lower()
+    assert officer[language].lower() not in badmail_text.lower()
