@@ -406,3 +406,28 @@ def test_no_hostile_text_becomes_a_header_recipient_or_boundary(
         parsed = email.message_from_bytes(mail.content, policy=email.policy.default)
         assert not parsed.is_multipart() and parsed.defects == []
         assert parsed["To"].addresses[0].addr_spec == rcpt
+
+
+def test_the_reported_injection_through_deliver_adds_no_header(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    """The issue's reproduction: an encoded CR/LF in the envelope sender and a Subject
+    carrying an encoded Bcc line, through `qmvc deliver` and a real SMTP server."""
+    qmail = setup(tmp_path, smtp_server)
+    sender = "=?utf-8?Q?x=0D=0AX-Injected:_1=0D=0A?=@b.example"
+    subject = "BADMAIL =?utf-8?Q?hi=0D=0ABcc:_victim@example.com=0D=0A=0D=0A?="
+    assert deliver(qmail, message(subject), sender, "bob@example.com") == 99
+    assert {m.rcpt_tos for m in smtp_server.received} == {
+        ("badmail@guards.example",),
+        ("bob@example.com",),
+    }  # the sender's address is not one a notice can go to: no notice, and no Bcc
+    for mail in smtp_server.received:
+        head = mail.content.split(b"\r\n\r\n", 1)[0]
+        names = [line.split(b":", 1)[0].decode() for line in head.split(b"\r\n")]
+        assert [n for n in names if not n[:1].isspace()] == NOTICE_HEADERS
+        parsed = email.message_from_bytes(mail.content, policy=email.policy.default)
+        assert parsed["X-Injected"] is None and parsed["Bcc"] is None
+    assert any(
+        line.startswith("failed sender to =?utf-8?Q?x") and "not a usable mail address" in line
+        for line in notice_lines(qmail)
+    )
