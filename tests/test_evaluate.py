@@ -27,7 +27,13 @@ from qmvc.engine.tree import OUTCOMES, DecisionTree
 from qmvc.engine.verdict import EXIT_DEFER, Verdict
 from qmvc.message import Envelope, MessageFacts
 from qmvc.policy.policy import Policy
-from qmvc.scanners.base import Scanner, ScanPart, ScanResult
+from qmvc.scanners.base import (
+    AttachmentParts,
+    Scanner,
+    ScanPart,
+    ScanResult,
+    no_attachments,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
@@ -93,7 +99,12 @@ class FakeScanner:
     barrier: threading.Barrier | None = None
     scanned: list[bytes] = field(default_factory=list)
 
-    def scan(self, message: bytes, parts: Sequence[ScanPart]) -> ScanResult:
+    def scan(
+        self,
+        message: bytes,
+        parts: Sequence[ScanPart],
+        attachments: AttachmentParts = no_attachments,
+    ) -> ScanResult:
         self.scanned.append(message)
         if self.barrier is not None:
             try:
@@ -426,7 +437,12 @@ def test_parallel_does_not_wait_for_a_slow_engine_once_a_virus_is_found(tmp_path
         name: str
         wants_parts: bool = False
 
-        def scan(self, message: bytes, parts: Sequence[ScanPart]) -> ScanResult:
+        def scan(
+            self,
+            message: bytes,
+            parts: Sequence[ScanPart],
+            attachments: AttachmentParts = no_attachments,
+        ) -> ScanResult:
             release.wait(timeout=30)
             return CLEAN
 
@@ -534,12 +550,57 @@ def test_engines_that_read_files_get_the_decoded_parts(tmp_path: Path) -> None:
         name: str = "first_engine"
         wants_parts: bool = True
 
-        def scan(self, message: bytes, parts: Sequence[ScanPart]) -> ScanResult:
+        def scan(
+            self,
+            message: bytes,
+            parts: Sequence[ScanPart],
+            attachments: AttachmentParts = no_attachments,
+        ) -> ScanResult:
             seen.append([part.name for part in parts])
             return CLEAN
 
     evaluate(tree, corpus_facts("exe-declared-as-pdf"), lambda name: PartsScanner())
     assert seen == [["", "invoice.pdf"]]
+
+
+def test_where_an_engine_found_each_virus_is_in_the_report_and_its_json(tmp_path: Path) -> None:
+    tree = compile_text(tmp_path, profile("  scan first_engine", SCANNERS))
+    located = ScanResult(
+        "infected",
+        ("Eicar-Test-Signature", "Other.Worm"),
+        0.02,
+        locations=(("Eicar-Test-Signature", "forwarded.eml › invoice.zip"),),
+    )
+    verdict = evaluate(tree, facts_of(PLAIN), provider(FakeScanner("first_engine", located)))
+    [report] = verdict.scanners
+    assert report.locations == (("Eicar-Test-Signature", "forwarded.eml › invoice.zip"),)
+    assert verdict.to_json()["scanners"][0]["locations"] == [
+        ["Eicar-Test-Signature", "forwarded.eml › invoice.zip"]
+    ]
+
+
+def test_an_engine_that_parses_mime_itself_is_offered_the_attachments_lazily(
+    tmp_path: Path,
+) -> None:
+    tree = compile_text(tmp_path, profile("  scan first_engine", SCANNERS))
+    offered: list[list[str]] = []
+
+    @dataclass
+    class LocatingScanner:
+        name: str = "first_engine"
+        wants_parts: bool = False
+
+        def scan(
+            self,
+            message: bytes,
+            parts: Sequence[ScanPart],
+            attachments: AttachmentParts = no_attachments,
+        ) -> ScanResult:
+            offered.append([part.location for part in attachments()])
+            return CLEAN
+
+    evaluate(tree, corpus_facts("exe-declared-as-pdf"), lambda name: LocatingScanner())
+    assert offered == [["invoice.pdf"]]
 
 
 # ---- hostile input ---------------------------------------------------------------------------

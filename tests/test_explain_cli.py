@@ -109,7 +109,14 @@ def test_json_has_exactly_the_documented_verdict_keys() -> None:
     verdict = json.loads(result.stdout)
     assert list(verdict) == VERDICT_KEYS
     assert list(verdict["criteria"][0]) == ["name", "evidence", "span"]
-    assert list(verdict["scanners"][0]) == ["name", "status", "viruses", "seconds", "reason"]
+    assert list(verdict["scanners"][0]) == [
+        "name",
+        "status",
+        "viruses",
+        "seconds",
+        "reason",
+        "locations",
+    ]
     assert list(verdict["trace"][0]) == ["node", "span", "result", "detail", "depth"]
     assert verdict["criteria"][0]["span"] == {
         "file": "policies/default.qmvc",

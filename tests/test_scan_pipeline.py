@@ -258,3 +258,21 @@ def test_eicar_inside_a_nested_message_is_found(tmp_path: Path, clamd_server: Ru
     )
     verdict = verdict_for(compile_policy(tmp_path, policy), bytes(outer))
     assert verdict.outcome == "virus"
+    assert verdict.scanners[0].locations == ((EICAR_NAME, "e.com"),)
+
+
+def test_explain_says_in_which_attachment_the_virus_was_found(
+    tmp_path: Path, clamd_server: RunningClamd
+) -> None:
+    policy = tmp_path / "policy.qmvc"
+    policy.write_text(clamd_policy(clamd_server))
+    mail = tmp_path / "mail.eml"
+    mail.write_bytes(message(eicar(), filename="eicar.com"))
+    done = subprocess.run(
+        [sys.executable, "-m", "qmvc.cli", "explain", "--policy", str(policy), str(mail)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"scanner: clamav: ran: found {EICAR_NAME} in eicar.com\n" in done.stdout

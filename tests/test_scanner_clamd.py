@@ -7,6 +7,7 @@ misbehaves as told.
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import io
 import socket
@@ -21,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from qmvc.message import Envelope, MessageFacts
+from qmvc.scanners import clamd as clamd_module
 from qmvc.scanners.base import ScanPart, ScanResult
-from qmvc.scanners.clamd import ClamdScanner, parse_reply
+from qmvc.scanners.clamd import MAX_LOCATED_PARTS, ClamdScanner, parse_reply
 from qmvc.scanners.spec import ClamdAddress, ClamdSpec, Timeout
 from tests.clamd_support import EICAR, RunningClamd, free_tcp_port
 
@@ -383,3 +386,132 @@ def test_a_hidden_part_over_the_stream_limit_is_not_clean(
     result = ClamdScanner(spec).scan(message, [ScanPart("big.bin", b"x" * 200_000)])
     assert result.status == "too-large"
     assert "'big.bin'" in result.detail
+
+
+# --- where each virus was found -------------------------------------------------------------
+
+EICAR_NAME = "Eicar-Test-Signature.UNOFFICIAL"
+
+
+@pytest.fixture
+def connections(monkeypatch: pytest.MonkeyPatch) -> list[ClamdAddress]:
+    """Every connection ClamdScanner opens to the real clamd, one per INSTREAM."""
+    opened: list[ClamdAddress] = []
+    connect = clamd_module._connect
+
+    def counting(address: ClamdAddress, deadline: float) -> socket.socket:
+        opened.append(address)
+        return connect(address, deadline)
+
+    monkeypatch.setattr(clamd_module, "_connect", counting)
+    return opened
+
+
+def scan_as_delivered(server: RunningClamd, raw: bytes) -> ScanResult:
+    """As the evaluator calls clamd: the message, its hidden parts, its attachments on demand."""
+    facts = MessageFacts(raw, Envelope.from_addresses("alice@example.org", "bob@example.net"))
+    scanner = ClamdScanner(ClamdSpec("clamd", (unix(server.socket_path),), Timeout(10.0)))
+    return scanner.scan(facts.scan_message, facts.hidden_scan_parts(), facts.attachment_scan_parts)
+
+
+def with_attachments(*files: tuple[str, bytes]) -> bytes:
+    message = text_message()
+    for filename, content in files:
+        message.add_attachment(
+            content, maintype="application", subtype="octet-stream", filename=filename
+        )
+    return message.as_bytes()
+
+
+def test_a_virus_is_located_in_the_attachment_that_carries_it(clamd_server: RunningClamd) -> None:
+    raw = with_attachments(("report.pdf", b"%PDF-1.4 not really\n" * 50), ("eicar.com", EICAR))
+    result = scan_as_delivered(clamd_server, raw)
+    assert_eicar_found(result)
+    assert result.locations == ((EICAR_NAME, "eicar.com"),)
+
+
+def test_a_virus_inside_a_zip_is_located_in_the_zip(clamd_server: RunningClamd) -> None:
+    raw = with_attachments(("invoice.zip", zipped("eicar.com", EICAR)))
+    result = scan_as_delivered(clamd_server, raw)
+    assert_eicar_found(result)
+    assert result.locations == ((EICAR_NAME, "invoice.zip"),)
+
+
+def test_a_virus_in_a_forwarded_message_is_located_by_its_container_path(
+    clamd_server: RunningClamd,
+) -> None:
+    inner = text_message("forwarding the thing")
+    inner.add_attachment(
+        EICAR, maintype="application", subtype="octet-stream", filename="eicar.com"
+    )
+    outer = text_message("see the attached message")
+    outer.add_attachment(inner, filename="forwarded.eml")
+    result = scan_as_delivered(clamd_server, outer.as_bytes())
+    assert_eicar_found(result)
+    assert result.locations == ((EICAR_NAME, "forwarded.eml › eicar.com"),)
+
+
+def test_a_virus_uuencoded_in_the_body_is_located_by_its_uuencoded_name(
+    clamd_server: RunningClamd,
+) -> None:
+    lines = [binascii.b2a_uu(EICAR[start : start + 45]) for start in range(0, len(EICAR), 45)]
+    block = b"begin 644 eicar.com\n" + b"".join(lines) + b"`\nend\n"
+    raw = b"From: a@example.org\nSubject: uu\n\nthe file, the old way:\n\n" + block
+    result = scan_as_delivered(clamd_server, raw)
+    assert_eicar_found(result)
+    assert result.locations == ((EICAR_NAME, "eicar.com"),)
+
+
+def test_an_infected_hidden_part_is_the_location_of_its_virus(clamd_server: RunningClamd) -> None:
+    result = scan_parts_with(
+        unix(clamd_server.socket_path),
+        [ScanPart("setup.exe", EICAR, "notes.txt › setup.exe")],
+    )
+    assert_eicar_found(result)
+    assert result.locations == ((EICAR_NAME, "notes.txt › setup.exe"),)
+
+
+def test_an_infected_hidden_part_without_a_location_is_named_by_its_name(
+    clamd_server: RunningClamd,
+) -> None:
+    result = scan_parts_with(unix(clamd_server.socket_path), [ScanPart("setup.exe", EICAR)])
+    assert result.locations == ((EICAR_NAME, "setup.exe"),)
+
+
+def test_a_clean_message_costs_one_instream_whatever_its_attachments(
+    clamd_server: RunningClamd, connections: list[ClamdAddress]
+) -> None:
+    raw = with_attachments(("a.pdf", b"%PDF-1.4\n" * 10), ("b.zip", zipped("b.txt", b"hello")))
+    assert scan_as_delivered(clamd_server, raw).status == "clean"
+    assert len(connections) == 1
+
+
+def test_locating_stops_once_every_virus_has_its_attachment(
+    clamd_server: RunningClamd, connections: list[ClamdAddress]
+) -> None:
+    clean = [(f"clean-{n}.txt", b"nothing here %d\n" % n) for n in range(3)]
+    result = scan_as_delivered(clamd_server, with_attachments(("eicar.com", EICAR), *clean))
+    assert result.locations == ((EICAR_NAME, "eicar.com"),)
+    assert len(connections) == 2  # the message, then eicar.com alone
+
+
+def test_locating_streams_at_most_twenty_attachments_and_invents_no_location(
+    clamd_server: RunningClamd, connections: list[ClamdAddress]
+) -> None:
+    clean = [(f"clean-{n}.txt", b"nothing here %d\n" % n) for n in range(MAX_LOCATED_PARTS)]
+    result = scan_as_delivered(clamd_server, with_attachments(*clean, ("eicar.com", EICAR)))
+    assert_eicar_found(result)
+    assert result.locations == ()
+    assert len(connections) == 1 + MAX_LOCATED_PARTS
+
+
+def test_a_fault_while_locating_leaves_the_virus_found_and_unlocated(
+    clamd_server: RunningClamd,
+) -> None:
+    def broken() -> list[ScanPart]:
+        raise RuntimeError("a bug in the attachment list")
+
+    scanner = ClamdScanner(ClamdSpec("clamd", (unix(clamd_server.socket_path),), Timeout(10.0)))
+    result = scanner.scan(with_attachment(EICAR, "eicar.com"), (), broken)
+    assert_eicar_found(result)
+    assert result.locations == ()

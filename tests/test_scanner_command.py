@@ -66,6 +66,15 @@ def test_clamscan_finds_eicar_part(clamd_server: RunningClamd) -> None:
     assert result.viruses == ("Eicar-Test-Signature.UNOFFICIAL",)
 
 
+def test_clamscan_names_the_part_each_virus_was_found_in(clamd_server: RunningClamd) -> None:
+    parts = (
+        ScanPart("report.pdf", b"%PDF-1.4 nothing\n", "report.pdf"),
+        ScanPart("eicar.com", EICAR, "forwarded.eml › eicar.com"),
+    )
+    result = scan(clamscan_spec(clamd_server.db_dir), *parts)
+    assert result.locations == (("Eicar-Test-Signature.UNOFFICIAL", "forwarded.eml › eicar.com"),)
+
+
 def test_clamscan_says_clean_parts_are_clean(clamd_server: RunningClamd) -> None:
     parts = (ScanPart("notes.txt", b"nothing to see\n"), ScanPart("", b"\x00\x01"))
     assert scan(clamscan_spec(clamd_server.db_dir), *parts).status == "clean"
@@ -95,6 +104,24 @@ def test_catalogued_engine_output_yields_virus_name(engine: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ["savscan", "sweep", "uvscan", "fsav", "vscan", "inocucmd"])
+def test_a_catalogued_engine_naming_the_file_locates_the_virus(engine: str) -> None:
+    """A line naming `x.com.txt` also holds the path of `x.com`: the longer one is meant."""
+    parts = (
+        ScanPart("x.com", b"hi", "x.com"),
+        ScanPart("x.com.txt", EICAR, "forwarded.eml › x.com.txt"),
+    )
+    result = scan(engine_like(engine), *parts)
+    [virus] = result.viruses
+    assert result.locations == ((virus, "forwarded.eml › x.com.txt"),)
+
+
+def test_a_part_without_a_location_locates_no_virus() -> None:
+    result = scan(engine_like("fsav"), ScanPart("", EICAR))
+    assert result.status == "infected"
+    assert result.locations == ()
+
+
+@pytest.mark.parametrize("engine", ["savscan", "sweep", "uvscan", "fsav", "vscan", "inocucmd"])
 def test_catalogued_engine_clean_exit_is_clean(engine: str) -> None:
     assert scan(engine_like(engine), ScanPart("clean.txt", b"hi")).status == "clean"
 
@@ -103,6 +130,7 @@ def test_infected_exit_code_without_a_name_is_infected_unknown() -> None:
     result = scan(engine_like("savscan", "silent-infected"), ScanPart("x.com", EICAR))
     assert result.status == "infected"
     assert result.viruses == ("unknown",)
+    assert result.locations == ()
 
 
 def test_unexpected_exit_code_is_failed() -> None:

@@ -20,7 +20,7 @@ from qmvc.console import emit
 
 if TYPE_CHECKING:
     from qmvc.engine.tree import DecisionTree
-    from qmvc.engine.verdict import TraceStep, Verdict
+    from qmvc.engine.verdict import ScannerReport, TraceStep, Verdict
     from qmvc.message.envelope import Envelope
 
 RESULT_STYLES = {
@@ -168,11 +168,23 @@ def _print_verdict(verdict: Verdict) -> None:
     for criterion in verdict.criteria:
         emit(f"badmail: {criterion.name}: {criterion.evidence}", "bold red")
     for report in verdict.scanners:
-        details = ", ".join(report.viruses) or report.reason
+        details = _found(report) or report.reason
         emit(
             f"scanner: {report.name}: {report.status}" + (f": {details}" if details else ""),
             "bold red" if report.viruses else "",
         )
+
+
+def _found(report: ScannerReport) -> str:
+    """`found W32/Sircam in forwarded.eml › setup.exe, found Worm`: each virus, with the
+    attachments it was found in when the engine could say."""
+    places: dict[str, list[str]] = {}
+    for virus, where in report.locations:
+        places.setdefault(virus, []).append(where)
+    return ", ".join(
+        f"found {virus}" + (f" in {' and '.join(places[virus])}" if virus in places else "")
+        for virus in report.viruses
+    )
 
 
 def _trace_line(step: TraceStep) -> str:

@@ -350,7 +350,7 @@ def _run(engine: Scanner | None, facts: MessageFacts) -> ScanResult | None:
     if engine is None:
         return None
     parts = facts.scan_parts() if engine.wants_parts else facts.hidden_scan_parts()
-    return engine.scan(facts.scan_message, parts)
+    return engine.scan(facts.scan_message, parts, facts.attachment_scan_parts)
 
 
 def _scan_parallel(
@@ -416,6 +416,7 @@ def _record(
         result.viruses,
         round(result.seconds, 3),
         result.detail if status != "ran" else "",
+        result.locations,
     )
 
 

@@ -31,13 +31,16 @@ class CriterionMatch(Record):
 
 
 class ScannerReport(Record):
-    """One engine's part in the verdict; `reason` says why it was skipped or failed."""
+    """One engine's part in the verdict; `reason` says why it was skipped or failed.
+    `locations` pairs a virus with the attachment it was found in, containers first
+    (`forwarded.eml › invoice.zip`); a virus whose attachment is not known has no pair."""
 
     name: str
     status: ScannerStatus
     viruses: tuple[str, ...] = ()
     seconds: float = 0.0
     reason: str = ""
+    locations: tuple[tuple[str, str], ...] = ()
 
 
 class Action(Record):

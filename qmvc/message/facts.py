@@ -111,20 +111,15 @@ class Attachment(Record):
         except Exception as error:  # a bug must not decide a delivery: the policy does
             return Listing([], [], [f"archive not readable ({type(error).__name__})"])
 
-    def members_for_scanners(self) -> list[ScanPart]:
-        """The members of a RAR archive, each whole up to MEMBER_SCAN_BYTES: Debian's ClamAV
-        cannot unpack RAR (its unrar is non-free), libarchive can."""
+    def members_for_scanners(self) -> list[tuple[str, bytes]]:
+        """The members of a RAR archive (path, content), each whole up to MEMBER_SCAN_BYTES:
+        Debian's ClamAV cannot unpack RAR (its unrar is non-free), libarchive can."""
         if not self._source.head(len(_RAR_MAGIC)).startswith(_RAR_MAGIC):
             return []
         listing = self._list_archive(MEMBER_SCAN_BYTES)
         if listing is None:
             return []
-        shown = self.shown_name
-        return [
-            ScanPart(f"{shown}{MEMBER_SEPARATOR}{m.path}", m.head)
-            for m in listing.members
-            if m.head
-        ]
+        return [(m.path, m.head) for m in listing.members if m.head]
 
     @property
     def shown_name(self) -> str:
@@ -338,18 +333,63 @@ class MessageFacts:
         """What an engine that parses MIME itself would not find: files inside text and TNEF
         (uuencode, yEnc), and members of archives it may not open (RAR)."""
         found = [
-            ScanPart(part.filename, part.content)
+            ScanPart(part.filename, part.content, self._locations[part.path])
             for _leaf, parts, _defects in self._extracted
             for part in parts
         ]
         for attachment in self.attachments:
-            found.extend(attachment.members_for_scanners())
+            for path, content in attachment.members_for_scanners():
+                found.append(
+                    ScanPart(
+                        f"{attachment.shown_name}{MEMBER_SEPARATOR}{path}",
+                        content,
+                        f"{self._locations[attachment.path]}{MEMBER_SEPARATOR}{path}",
+                    )
+                )
         return found
 
     def scan_parts(self) -> list[ScanPart]:
         """Every part decoded, files found inside text and TNEF too, for scanners that read
         files; names as the message gave them."""
-        return [ScanPart(part.filename, part.content) for part in self.parts]
+        locations = self._locations
+        return [ScanPart(part.filename, part.content, locations[part.path]) for part in self.parts]
+
+    def attachment_scan_parts(self) -> list[ScanPart]:
+        """Every attachment decoded, for an engine that found a virus in the whole message to say
+        which attachment held it. A part holding others (an attached message, a file with files
+        inside) comes after them all, so that the innermost part carrying a virus names it."""
+        locations = self._locations
+        paths = locations.keys()
+        holders = {
+            next((p for p in _enclosing_paths(part.path) if p in paths), "") for part in self.parts
+        }
+        ordered = sorted(self.attachments, key=lambda part: part.path in holders)
+        return [ScanPart(part.filename, part.content, locations[part.path]) for part in ordered]
+
+    @cached_property
+    def _locations(self) -> dict[str, str]:
+        """Where a person finds each part, by path: its name after those of the parts holding it
+        (`forwarded.eml › invoice.zip`, `winmail.dat › setup.exe`), as evidence writes an
+        archive member; "" for the message's own text."""
+        locations: dict[str, str] = {}
+        for part in self.parts:
+            outer = next((locations[p] for p in _enclosing_paths(part.path) if p in locations), "")
+            if part.is_body:
+                locations[part.path] = ""
+            elif outer:
+                locations[part.path] = f"{outer}{MEMBER_SEPARATOR}{part.shown_name}"
+            else:
+                locations[part.path] = part.shown_name
+        return locations
+
+
+def _enclosing_paths(path: str) -> list[str]:
+    """The paths of everything that may hold a part, nearest first: for a file found inside a
+    leaf (`1.2#1`) that leaf, then each MIME ancestor (an attached message keeps its number)."""
+    leaf, inside, _number = path.partition("#")
+    numbers = leaf.split(".")
+    ancestors = [".".join(numbers[:count]) for count in range(len(numbers) - 1, 0, -1)]
+    return [leaf, *ancestors] if inside else ancestors
 
 
 _TNEF_TYPES = frozenset(("application/ms-tnef", "application/vnd.ms-tnef"))

@@ -5,6 +5,10 @@ codes); its output only supplies the virus names. When the exit code says infect
 no line matches the virus pattern, the result is still infected, named `unknown`: the
 exit code is the engine's documented verdict, while output formats drift between
 versions, and losing a detection to a reworded line would be the worse mistake.
+
+A line naming a virus that also holds the path of a part written for the engine (as
+`clamscan /dir/x.zip: NAME FOUND` does) gives the virus that part's location; an engine
+that prints no paths leaves its viruses unlocated.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qmvc.scanners.base import ScanPart, ScanResult, ScanStatus
+from qmvc.scanners.base import AttachmentParts, ScanPart, ScanResult, ScanStatus, no_attachments
 from qmvc.scanners.sanitise import safe_file_names
 from qmvc.scanners.spec import CommandSpec
 
@@ -105,44 +109,62 @@ class CommandScanner:
         self.wants_parts = True  # command engines read the decoded parts as files
         self._virus_pattern = re.compile(spec.virus_pattern)
 
-    def scan(self, message: bytes, parts: Sequence[ScanPart]) -> ScanResult:
-        """Scans the parts, or the whole message when the caller found none to give."""
+    def scan(
+        self,
+        message: bytes,
+        parts: Sequence[ScanPart],
+        attachments: AttachmentParts = no_attachments,
+    ) -> ScanResult:
+        """Scans the parts, or the whole message when the caller found none to give.
+        `attachments` is never needed: every part is a file here, named in the output."""
         started = time.monotonic()
         files = parts or [ScanPart(WHOLE_MESSAGE_NAME, message)]
         try:
-            outcome = self._run_over(files, self.spec.timeout.for_size(len(message)))
+            outcome, written = self._run_over(files, self.spec.timeout.for_size(len(message)))
         except OSError as error:
-            outcome = CommandOutcome(None, "", f"cannot prepare parts: {error}")
-        status, viruses, detail = self._interpret(outcome)
-        return ScanResult(status, viruses, time.monotonic() - started, detail)
+            outcome, written = CommandOutcome(None, "", f"cannot prepare parts: {error}"), []
+        status, findings, detail = self._interpret(outcome, written)
+        viruses = tuple(dict.fromkeys(virus for virus, _location in findings))
+        locations = tuple(finding for finding in findings if finding[1])
+        return ScanResult(status, viruses, time.monotonic() - started, detail, locations)
 
-    def _run_over(self, parts: Sequence[ScanPart], timeout_seconds: float) -> CommandOutcome:
-        """Writes the parts to a private directory, runs the engine, removes the directory."""
+    def _run_over(
+        self, parts: Sequence[ScanPart], timeout_seconds: float
+    ) -> tuple[CommandOutcome, list[tuple[str, str]]]:
+        """Writes the parts to a private directory, runs the engine, removes the directory;
+        with the outcome, the path each part was written to and its location."""
         directory = tempfile.mkdtemp(prefix="qmvc-scan-")
         try:
-            _write_parts(directory, parts)
+            written = _write_parts(directory, parts)
             argv = [arg.replace(DIRECTORY_PLACEHOLDER, directory) for arg in self.spec.argv]
-            return run_bounded(argv, timeout_seconds)
+            return run_bounded(argv, timeout_seconds), written
         finally:
             shutil.rmtree(directory, ignore_errors=True)
 
-    def _interpret(self, outcome: CommandOutcome) -> tuple[ScanStatus, tuple[str, ...], str]:
+    def _interpret(
+        self, outcome: CommandOutcome, written: Sequence[tuple[str, str]]
+    ) -> tuple[ScanStatus, tuple[tuple[str, str], ...], str]:
+        """Status, the findings (virus, location or "") and a description of the run."""
         if outcome.failure:
             return "failed", (), _with_output(outcome.failure, outcome.output)
-        viruses = self._virus_names(outcome.output)
+        findings = self._findings(outcome.output, written)
         code = outcome.exit_code
         if code in self.spec.infected_codes:
-            return "infected", viruses or ("unknown",), f"exit code {code}"
-        if code in self.spec.clean_codes and not viruses:
+            return "infected", findings or (("unknown", ""),), f"exit code {code}"
+        if code in self.spec.clean_codes and not findings:
             return "clean", (), f"exit code {code}"
         if code in self.spec.clean_codes:
-            reason = f"exit code {code} says clean but the output names {', '.join(viruses)}"
-            return "failed", (), reason
+            viruses = ", ".join(dict.fromkeys(virus for virus, _location in findings))
+            return "failed", (), f"exit code {code} says clean but the output names {viruses}"
         return "failed", (), _with_output(f"unexpected exit code {code}", outcome.output)
 
-    def _virus_names(self, output: str) -> tuple[str, ...]:
-        """Distinct names from matching lines: group `name`, else the first group, else all."""
-        names: dict[str, None] = {}
+    def _findings(
+        self, output: str, written: Sequence[tuple[str, str]]
+    ) -> tuple[tuple[str, str], ...]:
+        """Distinct (virus, location) from matching lines. The name is group `name`, else the
+        first group, else the whole match; the location is that of the part whose path the
+        line holds (the longest, so that `a.exe` is not taken for `a.exe.txt`), else ""."""
+        found: dict[tuple[str, str], None] = {}
         for line in output.splitlines():
             match = self._virus_pattern.search(line)
             if match is None:
@@ -152,17 +174,23 @@ class CommandScanner:
             else:
                 name = match.group(1) if match.re.groups else match.group(0)
             if name and name.strip():
-                names[name.strip()] = None
-        return tuple(names)
+                paths = [(path, location) for path, location in written if path in line]
+                location = max(paths, key=lambda pair: len(pair[0]))[1] if paths else ""
+                found[name.strip(), location] = None
+        return tuple(found)
 
 
-def _write_parts(directory: str, parts: Sequence[ScanPart]) -> None:
+def _write_parts(directory: str, parts: Sequence[ScanPart]) -> list[tuple[str, str]]:
+    """Writes each part to its own file; returns (path, location) of each."""
     names = safe_file_names(part.name for part in parts)
+    written: list[tuple[str, str]] = []
     for name, part in zip(names, parts, strict=True):
         path = os.path.join(directory, name)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
         with open(os.open(path, flags, 0o600), "wb") as file:
             file.write(part.content)
+        written.append((path, part.location))
+    return written
 
 
 def _signal_name(number: int) -> str:
