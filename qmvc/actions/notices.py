@@ -96,7 +96,7 @@ def findings_of(verdict: Verdict) -> tuple[tuple[str, str, str], ...]:
     """(engine, virus, where) for each virus; `where` is "" when the engine did not say."""
     found = []
     for report in verdict.scanners:
-        places = dict(getattr(report, "locations", ()))
+        places = dict(report.locations)
         found += [(report.name, virus, places.get(virus, "")) for virus in report.viruses]
     return tuple(found)
 
