@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qmvc.engine.verdict import EXIT_DEFER, Verdict
+from qmvc.engine.verdict import EXIT_BOUNCE, EXIT_DEFER, Verdict
 from qmvc.paths import policy_path, qmvc_dir
 from qmvc.record import replace
 
@@ -47,35 +47,81 @@ def _interrupt(signum: int, frame: object) -> None:
 LOG_NAME = "qmvc.log"
 REPORT_NAME = "qmvc.rep"
 CACHE_DIR_NAME = "cache"
+MAX_BOUNCE_TEXT = 500
 PERFORMED_ACTIONS = ("keep", "forward", "notify")
 """The actions qmvc.actions.perform carries out; a verdict without any skips its imports."""
+
+
+USAGE = """usage: qmvc deliver [--policy FILE]
+
+Run by qmail-local from a .qmail file (|qmvc deliver): the message on stdin, qmail's
+environment (SENDER, RECIPIENT, HOST, LOCAL, EXT, DTLINE, RPLINE) in. Exit 0 deliver on,
+99 handled, 100 bounce (only when the policy says so), 111 defer.
+
+  --policy FILE   the policy (else QMVC_POLICY, /etc/qmvc/policy.qmvc, the shipped default)
+  -h, --help      this text; stdin is not read
+"""
+
+
+class UsageError(Exception):
+    """An option deliver does not know: never a delivery, always a deferral (111)."""
+
+
+def policy_option(argv: Sequence[str]) -> str | None:
+    """The value of --policy (also `--policy=FILE`); anything else is a UsageError."""
+    policy: str | None = None
+    arguments = list(argv)
+    while arguments:
+        argument = arguments.pop(0)
+        if argument == "--policy" and arguments:
+            policy = arguments.pop(0)
+        elif argument.startswith("--policy="):
+            policy = argument.removeprefix("--policy=")
+        else:
+            raise UsageError(f"unknown option or argument {argument!r}; see qmvc deliver --help")
+    return policy
+
+
+class Delivery:
+    """What one delivery found and did, filled in as it happens, so that whatever an
+    exception interrupts still reaches the log and the report."""
+
+    def __init__(self) -> None:
+        self.facts: MessageFacts | None = None
+        self.verdict: Verdict | None = None
+        self.problems: list[str] = []
+        self.performed: list[tuple[str, str]] = []
+        self.action_failed = False
 
 
 def main(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> int:
     """Run one delivery; returns qmail's exit code and never raises."""
     global _armed
+    if any(argument in ("-h", "--help") for argument in argv):
+        sys.stdout.write(USAGE)
+        return 0
     environ = os.environ if environ is None else environ
     started = datetime.now()
     clock = time.monotonic()
     base_dir = qmvc_dir(environ)
     raw = b""
-    verdict: Verdict | None = None
-    facts = None
-    notices: list[str] = []
+    delivery = Delivery()
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGALRM, _interrupt)
     _armed = True
     try:
-        option = argv[argv.index("--policy") + 1] if "--policy" in argv else None
+        option = policy_option(argv)
         raw = sys.stdin.buffer.read()
-        facts, verdict, problems = _filter(
-            raw, environ, base_dir, policy_path(option, environ), notices
-        )
-        exit_code = verdict.exit_code
-        error = "; ".join(problems)
+        _filter(raw, environ, base_dir, policy_path(option, environ), delivery)
+        assert delivery.verdict is not None
+        exit_code = delivery.verdict.exit_code
+        error = "; ".join(delivery.problems)
     except BaseException as exc:  # noqa: BLE001 — every failure is a deferral, never a loss
         _armed = False
-        exit_code, error = EXIT_DEFER, f"{type(exc).__name__}: {exc}"
+        exit_code = EXIT_DEFER
+        error = "; ".join([*delivery.problems, f"{type(exc).__name__}: {exc}"])
+        if isinstance(exc, UsageError):
+            error = str(exc)
         from qmvc.engine.evaluate import stop_abandoned_engines
 
         stop_abandoned_engines()  # a parallel scan's engines run in threads the signal missed
@@ -83,47 +129,78 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> 
         _armed = False  # from here a SIGTERM waits: the log line must still be written
     signal.alarm(0)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if not _log(base_dir, started, clock, environ, raw, facts, verdict, exit_code, error, notices):
-        print(f"qmvc: cannot write {base_dir / LOG_NAME}; {error}", file=sys.stderr)
-    if error:
-        print(f"qmvc: {error}", file=sys.stderr)  # qmail-local puts this in its log
+    log_problem = _log(base_dir, started, clock, environ, raw, delivery, exit_code, error)
+    said = "; ".join(text for text in (error, log_problem) if text)
+    if said:
+        print(f"qmvc: {said}", file=sys.stderr)  # qmail-local puts this in its log
+    if exit_code == EXIT_BOUNCE and delivery.verdict is not None:
+        print(bounce_text(delivery.verdict))  # qmail-local puts this in the bounce
     return exit_code
 
 
+def bounce_text(verdict: Verdict) -> str:
+    """The policy's `bounce "reason"`, else a sentence naming what was found: one line."""
+    reason = next((a.targets[0] for a in verdict.actions if a.kind == "bounce" and a.targets), "")
+    if not reason:
+        found = [f"virus {v}" for r in verdict.scanners for v in r.viruses]
+        found += [f"{match.name}: {match.evidence}" for match in verdict.criteria]
+        what = "; ".join(found) or verdict.outcome
+        reason = f"Your message was not accepted by the mail filter ({what})."
+    text = "".join(char if char.isprintable() else " " for char in reason)
+    return text[:MAX_BOUNCE_TEXT]
+
+
 def _filter(
-    raw: bytes, environ: Mapping[str, str], base_dir: Path, policy: Path, notices: list[str]
-) -> tuple[MessageFacts, Verdict, list[str]]:
-    """Evaluate and act; what became of each notice is appended to `notices` as it happens,
-    so that a later deferral still reports notices already sent."""
+    raw: bytes, environ: Mapping[str, str], base_dir: Path, policy: Path, delivery: Delivery
+) -> None:
+    """Evaluate and act, recording into `delivery` as it goes."""
     from qmvc.engine.evaluate import evaluate
     from qmvc.engine.scanning import scanner_provider
     from qmvc.message.envelope import Envelope
     from qmvc.message.facts import MessageFacts
     from qmvc.policy.cache import load_tree
 
+    private_directory(base_dir)
     loaded = load_tree(policy, base_dir / CACHE_DIR_NAME)
     signal.alarm(max(1, int(loaded.tree.budget_seconds)))
-    problems = [loaded.stale_reason] if loaded.stale_reason else []
-    facts = MessageFacts(raw, Envelope.from_environ(environ))
-    verdict = evaluate(loaded.tree, facts, scanner_provider(loaded.tree))
-    problems += [
+    if loaded.stale_reason:
+        delivery.problems.append(loaded.stale_reason)
+    delivery.facts = MessageFacts(raw, Envelope.from_environ(environ))
+    verdict = evaluate(loaded.tree, delivery.facts, scanner_provider(loaded.tree))
+    delivery.verdict = verdict
+    delivery.problems += [
         f"scanner {r.name} {r.status}: {r.reason}"
         for r in verdict.scanners
         if r.status in ("failed", "unavailable", "too-large")
     ]
     if not any(action.kind in PERFORMED_ACTIONS for action in verdict.actions):
-        return facts, verdict, problems  # deliver, defer, bounce: only the exit code
-    from qmvc.actions.perform import ActionFailed, perform
+        return  # deliver, defer, bounce: only the exit code
+    from qmvc.actions.perform import ActionFailed, ActionReport, perform
 
+    report = ActionReport()
     try:
-        report = perform(verdict, facts, loaded.tree, environ, base_dir)
+        perform(verdict, delivery.facts, loaded.tree, environ, base_dir, report)
     except ActionFailed as exc:
-        verdict = replace(verdict, exit_code=EXIT_DEFER)
-        problems.append(str(exc))
-        return facts, verdict, problems
-    problems.extend(report.problems)
-    notices += [outcome.describe() for outcome in report.notices]
-    return facts, verdict, problems
+        delivery.verdict = replace(verdict, exit_code=EXIT_DEFER)
+        delivery.action_failed = True
+        delivery.problems.append(str(exc))
+    finally:
+        delivery.performed += report.performed()
+    delivery.problems.extend(report.problems)
+
+
+def private_directory(path: Path) -> None:
+    """QMVC_DIR holds mail and addresses: created 0700 whatever the umask, as is anything
+    above it that is missing; an existing directory is the admin's and left alone."""
+    if path.is_dir():
+        return
+    missing = [path, *(p for p in path.parents if not p.exists())]
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(directory, 0o700)
 
 
 def _log(
@@ -132,20 +209,19 @@ def _log(
     clock: float,
     environ: Mapping[str, str],
     raw: bytes,
-    facts: object,
-    verdict: Verdict | None,
+    delivery: Delivery,
     exit_code: int,
     error: str,
-    notices: Sequence[str],
-) -> bool:
-    """One line in qmvc.log, and a report entry for badmail and viruses. False if it failed."""
+) -> str:
+    """One line in qmvc.log, and a report entry for badmail and viruses (and for a
+    deferral after something was already done). Returns what could not be written."""
     from qmvc.logs.line import LogRecord, append_line, format_line, scanner_code
 
+    verdict = delivery.verdict
+    outcome = verdict.outcome if verdict and not delivery.action_failed else "deferred"
+    target = base_dir / LOG_NAME
     try:
-        base_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        message_id = ""
-        if verdict is not None and facts is not None:
-            message_id = getattr(facts, "message_id", "")
+        private_directory(base_dir)
         record = LogRecord(
             pid=os.getpid(),
             start=started,
@@ -156,23 +232,27 @@ def _log(
             scanners=tuple((r.name, scanner_code(r)) for r in verdict.scanners) if verdict else (),
             exit_code=exit_code,
             profile=verdict.profile if verdict else "",
-            outcome=verdict.outcome if verdict else "deferred",
-            message_id=message_id,
+            outcome=outcome,
+            message_id=delivery.facts.message_id if verdict and delivery.facts else "",
             size=len(raw),
             duration_ms=int((time.monotonic() - clock) * 1000),
             viruses=tuple(v for r in verdict.scanners for v in r.viruses) if verdict else (),
         )
-        append_line(base_dir / LOG_NAME, format_line(record))
-        if verdict is not None and verdict.outcome in ("virus", "badmail"):
+        append_line(target, format_line(record))
+        if verdict is not None and (verdict.outcome in ("virus", "badmail") or delivery.performed):
             from qmvc.logs.rep import append_report, format_report
 
-            append_report(
-                base_dir / REPORT_NAME,
-                format_report(verdict, record, getattr(facts, "subject", ""), notices),
-            )
-        return True
-    except Exception:  # noqa: BLE001 — the log is not worth a lost message
-        return False
+            target = base_dir / REPORT_NAME
+            subject = delivery.facts.subject if delivery.facts else ""
+            performed = list(delivery.performed)
+            if delivery.action_failed:
+                performed.append(("deferred", error))
+            entry = format_report(verdict, record, subject, performed)
+            append_report(target, entry)
+        return ""
+    except Exception as exc:  # noqa: BLE001 — the log is not worth a lost message
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        return f"cannot write {target}: {reason}"
 
 
 def _criteria_flags(verdict: Verdict | None) -> tuple[tuple[str, str], ...]:

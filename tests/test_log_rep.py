@@ -43,6 +43,7 @@ def record(sender: str = "", message_id: str = "<3BE79C1B.5F3A@example.com>") ->
         criteria=(("filename", "1"),),
         scanners=(("clamd", "1"),),
         exit_code=99,
+        outcome="virus",
         message_id=message_id,
         size=20480,
     )

@@ -31,10 +31,20 @@ class ActionFailed(Exception):
 
 @dataclass
 class ActionReport:
+    """What the actions did, filled in as each finishes (a later failure keeps it)."""
+
     kept: list[str] = field(default_factory=list)
     forwarded: list[str] = field(default_factory=list)
     notices: list[NoticeOutcome] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+
+    def performed(self) -> list[tuple[str, str]]:
+        """qmvc.rep's lines: `kept: FILE`, `forwarded: ADDRESS`, `notice: sent av to …`."""
+        return (
+            [("kept", path) for path in self.kept]
+            + [("forwarded", address) for address in self.forwarded]
+            + [("notice", outcome.describe()) for outcome in self.notices]
+        )
 
 
 def perform(
@@ -43,8 +53,10 @@ def perform(
     tree: DecisionTree,
     environ: Mapping[str, str],
     base_dir: Path,
+    report: ActionReport | None = None,
 ) -> ActionReport:
-    report = ActionReport()
+    """Keep and forward (raising ActionFailed), then notify; records into `report`."""
+    report = ActionReport() if report is None else report
     for action in verdict.actions:
         if action.kind == "keep":
             for target in action.targets:

@@ -16,6 +16,7 @@ An entry is a delimiter line, then one `key: value` line per fact, then a blank 
     scanner: fsav skipped (badmail found)
     action: keep quarantine
     action: notify av_guard
+    kept: /home/alias/.qmvc/quarantine/new/1005034971.94935.mx,S=20480
     notice: sent av to virus@wdr.de in de
 
 Values are escaped (`qmvc.logs.escape`, keeping printable letters): no CR, LF, control or
@@ -46,14 +47,15 @@ def _quoted(text: str) -> str:
 
 
 def format_report(
-    verdict: Verdict, record: LogRecord, subject: str, notices: Sequence[str] = ()
+    verdict: Verdict, record: LogRecord, subject: str, performed: Sequence[tuple[str, str]] = ()
 ) -> str:
-    """The report entry for one message, ending with a blank line; `notices` says what
-    became of each notice (`sent av to a@b in de`, `suppressed sender to c@d: ...`)."""
+    """The report entry for one message, ending with a blank line. The outcome is the log
+    line's (`deferred` when an action failed); `performed` is what the actions did:
+    `kept: FILE`, `forwarded: ADDRESS`, `notice: sent av to a@b in de`, `deferred: WHY`."""
     lines = [
         f"{DELIMITER_START}{record.start.strftime(START_FORMAT)} pid {record.pid}{DELIMITER_END}",
-        f"outcome: {_value(verdict.outcome)}",
-        f"exit: {verdict.exit_code}",
+        f"outcome: {_value(record.outcome)}",
+        f"exit: {record.exit_code}",
         f"profile: {_value(verdict.profile)}",
         f"sender: {_value(record.sender) or '<>'}",
         f"recipient: {_value(record.recipient)}",
@@ -76,7 +78,7 @@ def format_report(
         "action: " + " ".join(_value(word) for word in (action.kind, *action.targets))
         for action in verdict.actions
     ]
-    lines += [f"notice: {_value(notice)}" for notice in notices]
+    lines += [f"{key}: {_value(value)}" for key, value in performed]
     return "\n".join(lines) + "\n\n"
 
 

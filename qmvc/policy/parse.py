@@ -419,6 +419,10 @@ class _AstBuilder(Transformer_NonRecursive[Token, list[ast.Statement]]):
     def notify(self, meta: Any, children: list[Any]) -> ast.ActionDecl:
         return self._action("notify", meta, children, str)
 
+    def bounce(self, meta: Any, children: list[Any]) -> ast.ActionDecl:
+        """`bounce` or `bounce "reason"`: qmail-local puts the reason into the bounce."""
+        return self._action("bounce", meta, children, _unquote)
+
     def _action(self, kind: str, meta: Any, children: list[Any], convert: Any) -> ast.ActionDecl:
         return ast.ActionDecl(
             kind,  # type: ignore[arg-type]
