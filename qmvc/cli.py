@@ -1,12 +1,14 @@
 """The `qmvc` command: argparse front; each subcommand imports only what it needs.
 
 Exit codes: `deliver` answers with qmail's (0, 99, 100, 111); every other command
-answers 0 for success, 1 for the finding (a bad policy, a failing check), 2 for usage.
+answers 0 for success, 1 for the finding (a bad policy, a failing check), 2 for usage,
+and 141 when the reader of its output went away (`qmvc report | head`).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -16,6 +18,11 @@ from qmvc.paths import policy_path
 
 if TYPE_CHECKING:
     import argparse
+
+BROKEN_PIPE_EXIT = 141
+"""What a shell reports for a program that SIGPIPE ended (128 + 13), as `cat` or `grep` would
+end in the same place: a script under `set -o pipefail` can tell a reader that stopped early
+(`| head`, expected) from a real failure, and 0 would claim output that nobody read."""
 
 COMMANDS = {
     "check-policy": ("check_policy", "check a policy file: errors with line, column and hint"),
@@ -55,8 +62,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         from qmvc.deliver import main as deliver_main
 
         return deliver_main(arguments[1:])
-    args = build_parser().parse_args(arguments)
-    return int(_command_module(args.module).run(args, policy_path(args.policy)))
+    try:
+        try:
+            args = build_parser().parse_args(arguments)
+            return int(_command_module(args.module).run(args, policy_path(args.policy)))
+        finally:  # here, not at exit: a closed pipe must surface inside this `try`
+            if sys.stdout is not None:  # None when qmvc was started with stdout closed
+                sys.stdout.flush()
+    except BrokenPipeError:
+        return _stop_writing_to_a_closed_pipe()
+
+
+def _stop_writing_to_a_closed_pipe() -> int:
+    """Ends a command whose reader went away, quietly (Python's "Note on SIGPIPE").
+
+    stdout is pointed at /dev/null so that the interpreter's last flush of what is still
+    buffered cannot fail again and print "Exception ignored … BrokenPipeError" at exit.
+    `deliver` never comes here: it writes nothing to stdout.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return BROKEN_PIPE_EXIT
 
 
 if __name__ == "__main__":

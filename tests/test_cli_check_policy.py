@@ -15,6 +15,8 @@ import pytest
 from tests.test_policy_golden import REPO_ROOT, run_check_policy
 
 SHIPPED = sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "policies").glob("*.qmvc"))
+WARNED = "tests/policies/bad/warning-unused-list.qmvc"
+"""A policy with one warning and no error."""
 DIAGNOSTIC_LINE = re.compile(r"^\S+:\d+:\d+: error\[[a-z-]+\]: ", re.M)
 
 
@@ -84,11 +86,38 @@ def test_json_for_a_syntax_error_points_at_the_word() -> None:
 
 
 def test_strict_json_marks_warnings_as_failing() -> None:
-    result = run_check_policy(
-        "--strict", "--format", "json", "tests/policies/bad/warning-unused-list.qmvc"
-    )
+    result = run_check_policy("--strict", "--format", "json", WARNED)
     assert result.returncode == 1
     assert json.loads(result.stdout)[0]["ok"] is False
+
+
+def test_strict_last_line_says_failed_as_the_exit_code_does() -> None:
+    result = run_check_policy("--strict", WARNED)
+    assert result.returncode == 1
+    assert (
+        result.stdout.splitlines()[-1] == f"{WARNED}: failed (--strict): 0 error(s), 1 warning(s)"
+    )
+    assert ": ok:" not in result.stdout
+
+
+def test_without_strict_a_warning_is_ok_in_text_json_and_exit_code() -> None:
+    text = run_check_policy(WARNED)
+    assert text.returncode == 0
+    assert text.stdout.splitlines()[-1].startswith(f"{WARNED}: ok: ")
+    as_json = run_check_policy("--format", "json", WARNED)
+    assert as_json.returncode == 0
+    assert json.loads(as_json.stdout)[0]["ok"] is True
+
+
+def test_strict_reports_each_file_by_its_own_result() -> None:
+    result = run_check_policy("--strict", "policies/strict.qmvc", WARNED)
+    assert result.returncode == 1
+    assert "policies/strict.qmvc: ok: " in result.stdout
+    assert f"{WARNED}: failed (--strict): " in result.stdout
+    reports = json.loads(
+        run_check_policy("--strict", "--format", "json", "policies/strict.qmvc", WARNED).stdout
+    )
+    assert [report["ok"] for report in reports] == [True, False]
 
 
 def test_unknown_option_is_a_usage_error() -> None:

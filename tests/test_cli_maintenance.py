@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -45,17 +46,52 @@ def test_a_failed_update_exits_1_and_is_logged_as_failed(tmp_path: Path) -> None
     assert "|clamav|failed|rc=2|" in (tmp_path / "q" / "qmvc.log").read_text()
 
 
-def test_report_summarises_the_log(tmp_path: Path) -> None:
+def two_message_log(tmp_path: Path) -> Path:
+    """A QMVC 1.x clean line, a virus line, and a line that is not a log line."""
     log = tmp_path / "qmvc.log"
     log.write_text(
         "qmvc Pid:1|20011106 09:22:47|a@example.com|b@example.org|exe:0|clamav:0|RC:0|09:22:47\n"
         "qmvc Pid:2|20011106 09:22:51||c@example.org|exe:0|clamav:1|RC:99|09:22:52"
         "|profile=p|outcome=virus|msgid=|size=10|ms=5|viruses=W32/Goner@MM\n"
+        "qmvc Pid:3|20011106 09:23|cut short\n"
     )
+    return log
+
+
+def test_report_summarises_the_log(tmp_path: Path) -> None:
+    log = two_message_log(tmp_path)
     done = run(["report", str(log)], tmp_path)
     assert done.returncode == 0, done.stderr
     assert "2 messages" in done.stdout
     assert "W32/Goner@MM" in done.stdout
+
+
+def test_report_json_names_every_count(tmp_path: Path) -> None:
+    done = run(["report", str(two_message_log(tmp_path)), "--format", "json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "messages": 2,
+        "unparsed": 1,
+        "first": "2001-11-06T09:22:47",
+        "last": "2001-11-06T09:22:52",
+        "outcomes": [{"outcome": "clean", "count": 1}, {"outcome": "virus", "count": 1}],
+        "exit_codes": [{"exit_code": 0, "count": 1}, {"exit_code": 99, "count": 1}],
+        "criteria": [],
+        "viruses": [{"virus": "W32/Goner@MM", "count": 1}],
+        "infected_senders": [{"sender": "<>", "count": 1}],
+        "infected_recipients": [{"recipient": "c@example.org", "count": 1}],
+    }
+
+
+def test_update_with_a_broken_policy_says_so_on_stderr_leaving_json_stdout_empty(
+    tmp_path: Path,
+) -> None:
+    policy = tmp_path / "policy.qmvc"
+    policy.write_text("profile p default {\n")
+    done = run(["update-signatures", "--policy", str(policy), "--format", "json"], tmp_path / "q")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "qmvc update-signatures:" in done.stderr
 
 
 def test_report_on_a_missing_log_is_a_usage_error(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from qmvc.logs.analysis import render_summary, summarise
@@ -90,3 +91,25 @@ def test_hostile_sender_and_virus_name_cannot_forge_report_lines_or_reach_the_te
     assert "  1  x@evil.example%0A  999  innocent@example.org%1B]0;owned%07\n" in text
     assert text.splitlines().count("Viruses:") == 1
     assert "  1  Worm%0D%0AViruses:\n" in text
+
+
+def test_json_form_lists_each_table_as_named_rows_most_frequent_first() -> None:
+    found = json.loads(json.dumps(summarise(generated_log()).to_json(top=1)))
+    assert found == {
+        "messages": 70,
+        "unparsed": 1,
+        "first": "2024-05-01T08:00:00",
+        "last": "2024-05-01T09:20:01",
+        "outcomes": [{"outcome": "clean", "count": 50}],
+        "exit_codes": [{"exit_code": 0, "count": 50}],
+        "criteria": [{"criterion": "filename", "count": 7}],
+        "viruses": [{"virus": "Eicar-Test-Signature", "count": 12}],
+        "infected_senders": [{"sender": "bomber@infected.example", "count": 12}],
+        "infected_recipients": [{"recipient": "info@wdr.de", "count": 12}],
+    }
+
+
+def test_json_form_of_an_empty_log_has_no_period_and_empty_tables() -> None:
+    found = summarise([]).to_json()
+    assert (found["messages"], found["first"], found["last"]) == (0, None, None)
+    assert found["outcomes"] == found["infected_senders"] == []

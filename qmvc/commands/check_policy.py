@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, policy_path: Path) -> int:
-    from qmvc.policy.diagnostics import render_text, summary_counts
+    from qmvc.policy.diagnostics import render_text
 
     files = args.files or [policy_path]
     results = [_check_file(path) for path in files]
@@ -49,16 +49,23 @@ def run(args: argparse.Namespace, policy_path: Path) -> int:
     for path, diagnostics, sources, summary in results:
         for diagnostic in diagnostics:
             emit(render_text(diagnostic, sources), diagnostic.severity)
-        errors, warnings = summary_counts(diagnostics)
-        if errors:
-            emit(f"{path}: {errors} error(s), {warnings} warning(s)", "error")
-        else:
-            counts = ", ".join(f"{n} {k}" for k, n in summary.items())
-            emit(
-                f"{path}: ok: {counts}; {warnings} warning(s)",
-                "warning" if _fails(diagnostics, args.strict) else "ok",
-            )
+        emit(*_last_line(path, diagnostics, summary, args.strict))
     return 1 if failed else 0
+
+
+def _last_line(
+    path: Path, diagnostics: list[Diagnostic], summary: dict[str, int], strict: bool
+) -> tuple[str, str]:
+    """The file's verdict and its style; it says `ok` exactly when the exit code is 0."""
+    from qmvc.policy.diagnostics import summary_counts
+
+    errors, warnings = summary_counts(diagnostics)
+    if errors:
+        return f"{path}: {errors} error(s), {warnings} warning(s)", "error"
+    if _fails(diagnostics, strict):
+        return f"{path}: failed (--strict): 0 error(s), {warnings} warning(s)", "error"
+    counts = ", ".join(f"{n} {k}" for k, n in summary.items())
+    return f"{path}: ok: {counts}; {warnings} warning(s)", "ok"
 
 
 def _fails(diagnostics: list[Diagnostic], strict: bool) -> bool:

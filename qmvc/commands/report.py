@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -13,7 +12,9 @@ from qmvc.paths import qmvc_dir
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("log", nargs="?", type=Path, help="a qmvc.log (default: QMVC_DIR/qmvc.log)")
-    parser.add_argument("--top", type=int, default=10, help="rows per table (default 10)")
+    parser.add_argument(
+        "--top", type=int, default=10, help="rows per table, text or JSON (default 10)"
+    )
 
 
 def run(args: argparse.Namespace, policy_path: Path) -> int:
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace, policy_path: Path) -> int:
         print(f"qmvc report: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     if args.format == "json":
-        print(json.dumps(dataclasses.asdict(summary), default=str, indent=2))
+        print(json.dumps(summary.to_json(args.top), indent=2))
     else:
         print(render_summary(summary, args.top))
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace, policy_path: Path) -> int:
     try:
         tree = load_tree(policy_path, base / "cache").tree
     except PolicyUnavailable as exc:
-        emit(f"qmvc update-signatures: {exc}", "error")
+        emit(f"qmvc update-signatures: {exc}", "error", sys.stderr)
         return 1
     results = update_signatures(tree.scanners.values(), args.timeout)
     stamp = datetime.now().strftime("%Y%m%d %H:%M:%S")

@@ -10,9 +10,21 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from qmvc.logs.escape import escape
 from qmvc.logs.line import LogRecord, parse_line
+
+TABLES = (
+    ("outcomes", "outcome", "Outcomes"),
+    ("exit_codes", "exit_code", "Exit codes"),
+    ("criteria", "criterion", "Criteria matched"),
+    ("viruses", "virus", "Viruses"),
+    ("infected_senders", "sender", "Top infected senders"),
+    ("infected_recipients", "recipient", "Top targeted recipients"),
+)
+"""Each counter of a Summary: its field (also its JSON key), what one of its rows names
+(the key beside `count` in JSON), and its title in text."""
 
 
 @dataclass
@@ -29,6 +41,22 @@ class Summary:
     viruses: Counter[str] = field(default_factory=Counter)
     infected_senders: Counter[str] = field(default_factory=Counter)
     infected_recipients: Counter[str] = field(default_factory=Counter)
+
+    def to_json(self, top: int = 10) -> dict[str, Any]:
+        """The documented JSON form (README, "JSON output"): totals, the period in ISO 8601,
+        and each counter as a list of `{<what>: name, "count": n}`, most frequent first,
+        at most `top` rows, as in the text. Rows, not `{name: count}`: the order is kept and
+        an exit code stays a number (JSON object keys are strings only)."""
+        found: dict[str, Any] = {
+            "messages": self.messages,
+            "unparsed": self.unparsed,
+            "first": self.first.isoformat() if self.first else None,
+            "last": self.last.isoformat() if self.last else None,
+        }
+        for name, row_key, _ in TABLES:
+            counts: Counter[str] | Counter[int] = getattr(self, name)
+            found[name] = [{row_key: key, "count": n} for key, n in counts.most_common(top)]
+        return found
 
 
 def outcome_of(record: LogRecord) -> str:
@@ -90,10 +118,6 @@ def render_summary(summary: Summary, top: int = 10) -> str:
     lines = [f"{summary.messages} messages{period}"]
     if summary.unparsed:
         lines.append(f"{summary.unparsed} lines not understood")
-    lines += _table("Outcomes", summary.outcomes, top)
-    lines += _table("Exit codes", summary.exit_codes, top)
-    lines += _table("Criteria matched", summary.criteria, top)
-    lines += _table("Viruses", summary.viruses, top)
-    lines += _table("Top infected senders", summary.infected_senders, top)
-    lines += _table("Top targeted recipients", summary.infected_recipients, top)
+    for name, _, title in TABLES:
+        lines += _table(title, getattr(summary, name), top)
     return "\n".join(lines) + "\n"
