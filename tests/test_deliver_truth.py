@@ -123,8 +123,12 @@ def test_a_retry_after_a_failed_keep_is_counted_once(qmail: QmailSetup) -> None:
         env=qmail.environ(),
     )
     assert done.returncode == 0, done.stderr
-    counts = {row["outcome"]: row["count"] for row in json.loads(done.stdout)["outcomes"]}
-    assert counts == {"deferred": 1, "badmail": 1}
+    summary = json.loads(done.stdout)
+    assert {row["outcome"]: row["count"] for row in summary["outcomes"]} == {
+        "deferred": 1,
+        "badmail": 1,
+    }
+    assert summary["criteria"] == [{"criterion": "filename", "count": 1}]
 
 
 def test_the_report_says_where_the_message_was_kept(qmail: QmailSetup) -> None:

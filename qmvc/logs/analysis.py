@@ -87,6 +87,8 @@ def summarise(lines: Iterable[str]) -> Summary:
         outcome = outcome_of(record)
         summary.outcomes[outcome] += 1
         summary.exit_codes[record.exit_code] += 1
+        if outcome == "deferred":
+            continue  # qmail retries it: its criteria are counted when it is delivered
         summary.criteria.update(name for name, flag in record.criteria if flag == "1")
         if outcome == "virus":
             summary.viruses.update(record.viruses)
