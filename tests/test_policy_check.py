@@ -1,4 +1,5 @@
-"""Semantic checks on in-memory policies: each check registered, sound shadows, clean passes."""
+"""Semantic checks on in-memory policies: each check registered, sound shadows and
+contradictions, domain patterns, regex hints, clean passes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import pytest
 
 from qmvc.policy.check import CHECKS
 from qmvc.policy.diagnostics import Diagnostic
+from qmvc.policy.domains import domain_problem
 from qmvc.policy.policy import Policy
+from qmvc.policy.regex_hints import GENERIC_HINT, regex_hint
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SKELETON = """profile p default {{
@@ -49,6 +52,9 @@ def test_checks_are_registered_under_their_codes() -> None:
         "missing-template-language",
         "bad-address",
         "invalid-notices-limit",
+        "bad-domain",
+        "never-true",
+        "always-true",
     } <= set(CHECKS)
 
 
@@ -139,3 +145,143 @@ def test_a_wildcard_and_an_exact_domain_may_name_different_profiles(tmp_path: Pa
         + 'domain "*.example.org" uses p\ndomain "shop.example.org" uses q\n'
     )
     assert codes(text, tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        'subject contains "x" and not subject contains "x"',
+        '(sender is empty or body contains "y") and not (body contains "y" or sender is empty)',
+        'body contains "z" and (subject is "a" and not subject is "a")',
+        'sender is empty and sender is "a@example.org"',
+        'subject is "a" and subject is "b"',
+        "message.size > 10MB and message.size <= 10MB",
+        'any attachment.name matches "*.exe" and not any attachment',
+        'not (subject is "q" or not subject is "q")',
+        '(subject is "a" and not subject is "a") or (body is "b" and not body is "b")',
+    ],
+)
+def test_a_condition_that_can_never_be_true_is_a_warning(condition: str, tmp_path: Path) -> None:
+    [found] = diagnose(rules(f"badmail r when {condition}"), tmp_path)
+    assert (found.code, found.severity) == ("never-true", "warning")
+    assert found.hint.startswith("this rule can never match: ")
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        'sender is "Anna@example.org" and sender is "anna@EXAMPLE.org"',
+        'header "X-Tag" is "a" and header "X-Tag" is "b"',
+        "message.size >= 10MB and message.size <= 10MB",
+        "any attachment.size > 10MB and any attachment.size < 1MB",
+        'subject is "a" and not (subject is "a" and body is "b")',
+        'sender is empty and sender is " "',
+        '(subject is "a" and not subject is "a") or body is "b"',
+    ],
+)
+def test_a_condition_that_can_be_true_is_not_reported(condition: str, tmp_path: Path) -> None:
+    assert codes(rules(f"badmail r when {condition}"), tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        'subject contains "x" or not subject contains "x"',
+        'any attachment or not any attachment.name matches "*.exe"',
+    ],
+)
+def test_a_condition_that_is_always_true_is_a_warning(condition: str, tmp_path: Path) -> None:
+    assert codes(rules(f"badmail r when {condition}"), tmp_path) == ["always-true"]
+
+
+def domain_policy(*patterns: str) -> str:
+    quoted = " ".join(f'"{p}"' for p in patterns)
+    return rules('badmail a when subject contains "x"') + f"domain {quoted} uses p\n"
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "anna@example.de",
+        "example de",
+        "..de",
+        "",
+        ".example.de",
+        "example.de.",
+        "example..de",
+        "a" * 64 + ".de",
+        "exa_mple.de",
+        "ex*ample.de",
+        "example.*",
+        "*example.de",
+        "*",
+        "münchen.de",
+    ],
+)
+def test_a_domain_pattern_no_recipient_domain_can_match_is_an_error(
+    pattern: str, tmp_path: Path
+) -> None:
+    assert codes(domain_policy(pattern), tmp_path) == ["bad-domain"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "hint"),
+    [
+        ("anna@example.de", 'write the domain alone: "example.de"'),
+        ("example de", 'did you mean "example.de"?'),
+        (
+            "example.org, example.de",
+            'write each domain as its own string: "example.org" "example.de"',
+        ),
+        ("example.de.", 'write "example.de"'),
+        ("example..de", 'write "example.de"'),
+        (
+            ".example.de",
+            'for the subdomains of example.de write "*.example.de"; '
+            'for example.de itself, "example.de"',
+        ),
+        ("münchen.de", 'write "xn--mnchen-3ya.de"'),
+    ],
+)
+def test_a_bad_domain_pattern_is_shown_fixed_when_the_fix_is_plain(pattern: str, hint: str) -> None:
+    problem = domain_problem(pattern)
+    assert problem is not None and problem.hint == hint
+
+
+def test_domain_patterns_a_recipient_can_match_pass(tmp_path: Path) -> None:
+    patterns = (
+        "example.org",
+        "*.example.org",
+        "localhost",
+        "xn--mnchen-3ya.de",
+        "Mail-1.Example.NET",
+    )
+    assert codes(domain_policy(*patterns), tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("regex", "hint_start"),
+    [
+        ("/(a/", "close the group with ')'"),
+        ("/a)/", "escape a literal ')' as \\)"),
+        ("/*.exe/", "escape the quantifier '*' as \\*"),
+        ("/a**/", "'*' cannot repeat a repetition"),
+        ("/[a-/", "close the set with ']'"),
+        ("/\\q/", "'\\q' is no escape"),
+        ("/[z-a]/", "a range runs from low to high"),
+        ("/(?<n>a)/", "name a group as (?P<name>...)"),
+        ("/(?i)a/", "put the flag after the closing slash"),
+        ("/a{3,2}/", "write {min,max}"),
+        ("/(?<=a+)b/", "inside (?<=...)"),
+        ("/a{99999999999}/", "use a smaller count"),
+    ],
+)
+def test_an_invalid_regex_hint_names_the_fix_for_its_error(
+    regex: str, hint_start: str, tmp_path: Path
+) -> None:
+    [found] = diagnose(rules(f"badmail r when subject matches {regex}"), tmp_path)
+    assert found.code == "invalid-regex" and found.hint.startswith(hint_start), found.hint
+
+
+def test_a_regex_error_the_table_does_not_know_gets_the_general_hint() -> None:
+    assert regex_hint("some message a later Python adds", "x", 0) == GENERIC_HINT

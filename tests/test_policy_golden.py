@@ -76,6 +76,10 @@ REQUIRED_CODES = [
     "bad-address",
     "invalid-notices-limit",
     "template-error",
+    "unclosed-brace",
+    "bad-domain",
+    "never-true",
+    "always-true",
 ]
 
 

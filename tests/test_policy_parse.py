@@ -87,7 +87,55 @@ def test_did_you_mean_only_offers_words_allowed_there() -> None:
 
 
 def test_end_of_file_points_just_past_the_last_token() -> None:
-    assert syntax_error("profile p {")[:3] == ("unexpected-end", 1, 12)
+    assert syntax_error("guard av")[:3] == ("unexpected-end", 1, 9)
+
+
+def test_an_unclosed_profile_is_reported_at_its_brace_not_at_the_next_profile() -> None:
+    text = "profile a default {\n  on clean { deliver }\n\nprofile b {\n  on clean { deliver }\n}\n"
+    assert syntax_error(text) == ("unclosed-brace", 1, 19, "add '}' before line 4")
+
+
+def test_a_file_ending_inside_a_profile_asks_for_the_brace_at_the_end() -> None:
+    assert syntax_error("profile p {") == (
+        "unclosed-brace",
+        1,
+        11,
+        "add '}' at the end of the file",
+    )
+
+
+def test_an_unclosed_on_block_is_reported_rather_than_the_profile_around_it() -> None:
+    text = 'profile p {\n  on badmail { keep "q"\n  badmail r when sender is empty\n}\n'
+    assert syntax_error(text) == ("unclosed-brace", 2, 14, "add '}' before line 3")
+
+
+def test_a_file_ending_inside_two_blocks_names_both() -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_text('profile p {\n  on badmail { keep "q"\n', "t.qmvc")
+    [diagnostic] = caught.value.diagnostics
+    assert (diagnostic.span.line, diagnostic.hint) == (2, "add 2 '}' at the end of the file")
+    assert "profile 'p' on line 1" in diagnostic.message
+
+
+def test_braces_in_strings_regexes_and_comments_do_not_count() -> None:
+    text = 'profile p { # {\n  badmail r when subject contains "{" or body matches /\\{/\n'
+    assert syntax_error(text) == ("unclosed-brace", 1, 11, "add '}' at the end of the file")
+
+
+def test_an_error_a_closing_brace_would_not_fix_keeps_its_own_diagnostic() -> None:
+    text = 'profile p {\n  badmail r when subject is "x" nocase nocase\n  on clean { deliver }\n'
+    assert syntax_error(text)[:3] == ("unexpected-token", 2, 40)
+
+
+def test_a_quote_inside_a_string_gets_a_hint_to_escape_it() -> None:
+    code, _, _, hint = syntax_error('profile p { badmail r when subject is "say "hi" now" }')
+    assert code == "unexpected-token"
+    assert hint == 'a " inside a string ends it: write it as \\", as in "say \\"hi\\" now"'
+
+
+def test_a_mistake_after_a_complete_string_gets_no_quote_hint() -> None:
+    _, _, _, hint = syntax_error('profile p { badmail r when subject is "a" & body is "b" }')
+    assert hint == "combine conditions with 'and'"
 
 
 def test_an_empty_file_parses_to_no_statements() -> None:

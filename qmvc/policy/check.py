@@ -12,9 +12,12 @@ from pathlib import Path
 
 from qmvc.paths import TEMPLATES_DIR
 from qmvc.policy import ast
+from qmvc.policy.contradiction import always_true, is_negation, never_true
 from qmvc.policy.diagnostics import Diagnostic, did_you_mean, error, warning
+from qmvc.policy.domains import domain_problem
 from qmvc.policy.languages import ISO_639_1
 from qmvc.policy.model import PolicyModel, walk
+from qmvc.policy.regex_hints import regex_hint
 from qmvc.policy.shadow import shadowed_criteria
 from qmvc.span import Span
 
@@ -315,17 +318,37 @@ def _regex_problems(regex: ast.Regex) -> Iterator[Diagnostic]:
             regex.span,
             "flags are i (ignore case), m, s and x",
         )
+    flags = "".join(f for f in regex.flags if f in REGEX_FLAGS)
+    # alone, for the clearest position; then as the compiler writes it: a group among a
+    # list's alternatives, with the flags scoped to it (where `(?i)` is no longer first)
+    opening = f"(?:(?{flags}:" if flags else "(?:"
+    closing = ")" * opening.count("(")
+    for source, offset in ((regex.pattern, 0), (opening + regex.pattern + closing, len(opening))):
+        problem = _compile_error(source)
+        if problem is not None:
+            message, at = problem
+            position = None if at is None else min(max(at - offset, 0), len(regex.pattern))
+            hint = regex_hint(message, regex.pattern, position)
+            column = regex.span.column + 1 + (position or 0)  # past the opening slash or quote
+            yield error(
+                "invalid-regex",
+                f"invalid regular expression: {message}",
+                Span(regex.span.file, regex.span.line, column, regex.span.line, column + 1),
+                hint,
+            )
+            return
+
+
+def _compile_error(source: str) -> tuple[str, int | None] | None:
+    """What `re` says about `source`, and where; None when it compiles."""
     try:
-        re.compile(regex.pattern)
+        re.compile(source)
     except re.error as exc:
-        offset = 1 + (exc.pos or 0)  # past the opening slash or quote
-        line, column = regex.span.line, regex.span.column + offset
-        yield error(
-            "invalid-regex",
-            f"invalid regular expression: {exc.msg}",
-            Span(regex.span.file, line, column, line, column + 1),
-            "escape special characters such as ( [ + * ? with a backslash",
-        )
+        return exc.msg, exc.pos
+    except OverflowError as exc:  # a repeat count past re's limit is no re.error
+        huge_count = re.search(r"\{\d{10,}", source)
+        return str(exc), huge_count.start() if huge_count else None
+    return None
 
 
 @check("unknown-field")
@@ -402,6 +425,15 @@ def domain_conflicts(model: PolicyModel) -> Iterator[Diagnostic]:
                     f"the first mapping is at {first_span}",
                 )
             mapped.setdefault(pattern, (domain.profile, span))
+
+
+@check("bad-domain")
+def bad_domains(model: PolicyModel) -> Iterator[Diagnostic]:
+    for domain in model.domains:
+        for pattern, span in domain.patterns:
+            problem = domain_problem(pattern)
+            if problem is not None:
+                yield error("bad-domain", problem.message, span, problem.hint)
 
 
 @check("invalid-setting")
@@ -594,6 +626,48 @@ def shadowed_rules(model: PolicyModel) -> Iterator[Diagnostic]:
                 shadowed.span,
                 f"remove it, or narrow '{by.name}' ({by.span})",
             )
+
+
+@check("never-true")
+def never_true_rules(model: PolicyModel) -> Iterator[Diagnostic]:
+    for _, criterion in model.criteria():
+        clash = never_true(criterion.condition, model.lists)
+        if clash is not None:
+            parts = (
+                "a test and its negation"
+                if is_negation(*clash)
+                else "two tests that exclude each other"
+            )
+            yield warning(
+                "never-true",
+                f"badmail rule '{criterion.name}' is never true: it needs {parts} "
+                f"({_where(clash, criterion.span)})",
+                criterion.span,
+                "this rule can never match: remove it, or fix its condition",
+            )
+
+
+@check("always-true")
+def always_true_rules(model: PolicyModel) -> Iterator[Diagnostic]:
+    for _, criterion in model.criteria():
+        clash = always_true(criterion.condition, model.lists)
+        if clash is not None:
+            parts = "a test or its negation" if is_negation(*clash) else "one of two tests"
+            yield warning(
+                "always-true",
+                f"badmail rule '{criterion.name}' is always true: {parts} always holds "
+                f"({_where(clash, criterion.span)})",
+                criterion.span,
+                "this rule matches every message and makes all mail badmail: fix its condition",
+            )
+
+
+def _where(parts: tuple[ast.Condition, ast.Condition], within: Span) -> str:
+    """Where two parts of a rule are: columns on the rule's line, else line:column."""
+    first, second = (part.span for part in parts)
+    if first.line == second.line == within.line:
+        return f"columns {first.column} and {second.column}"
+    return f"{first.line}:{first.column} and {second.line}:{second.column}"
 
 
 @check("unused-scanner")

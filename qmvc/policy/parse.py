@@ -1,58 +1,32 @@
 """Text → AST: the Lark grammar in grammar/qmvc.lark, one Transformer method per rule.
 
-Parser errors become qmvc Diagnostics pointing at the offending token, saying what was
-expected in words an admin reads, with a did-you-mean for misspelled keywords.
+Parser errors become qmvc Diagnostics (see syntax_errors.py) pointing at the fault.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 from typing import Any
 
-from lark import Lark, Token, Transformer_NonRecursive, v_args
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+from lark import Token, Transformer_NonRecursive, v_args
+from lark.exceptions import LarkError, UnexpectedInput
 
-from qmvc.paths import GRAMMAR_DIR
 from qmvc.policy import ast
-from qmvc.policy.diagnostics import Diagnostic, PolicyError, did_you_mean, error
+from qmvc.policy.diagnostics import Diagnostic, PolicyError, error
+from qmvc.policy.grammar import parser
+from qmvc.policy.syntax_errors import syntax_diagnostic
 from qmvc.span import Span
 
 MAX_CONDITION_DEPTH = 64
-
-CHARACTER_HINTS = {
-    "&": "combine conditions with 'and'",
-    "|": "combine conditions with 'or'",
-    "!": "negate a condition with 'not'",
-    "'": 'quote strings with double quotes: "..."',
-}
-
-TERMINAL_WORDS = {
-    "NAME": "a name",
-    "STRING": 'a quoted string ("...")',
-    "REGEX": "a regular expression (/.../)",
-    "DURATION": "a duration such as 30s",
-    "SIZE": "a size such as 10MB",
-    "INT": "a number",
-    "SUFFIX": "a domain suffix such as .de",
-    "ATTACHMENT_ATTRIBUTE": "an attachment attribute such as attachment.type",
-    "$END": "the end of the file",
-}
-
-
-@functools.cache
-def _parser() -> Lark:
-    grammar = (GRAMMAR_DIR / "qmvc.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
 
 
 def parse_text(text: str, filename: str) -> ast.PolicyFile:
     """Parse one file's text; raises PolicyError with the first syntax error."""
     try:
-        tree = _parser().parse(text)
+        tree = parser().parse(text)
     except UnexpectedInput as exc:
-        raise PolicyError([_syntax_diagnostic(exc, text, filename)]) from None
+        raise PolicyError([syntax_diagnostic(exc, text, filename)]) from None
     except LarkError as exc:  # anything else Lark may say is still a syntax problem
         raise PolicyError([error("syntax-error", str(exc), Span(filename, 1, 1, 1, 2))]) from None
     builder = _AstBuilder(filename)
@@ -61,126 +35,6 @@ def parse_text(text: str, filename: str) -> ast.PolicyFile:
         if problem is not None:
             raise PolicyError([problem])
     return ast.PolicyFile(filename, tuple(statements))
-
-
-def _describe_expected(names: set[str]) -> str:
-    words: list[str] = []
-    for name in sorted(names):
-        keywords = _terminal_keywords(name)
-        if name in TERMINAL_WORDS:
-            words.append(TERMINAL_WORDS[name])
-        elif keywords:
-            words.extend(f"'{k}'" for k in keywords)
-        else:
-            words.append(name.lower().replace("_", " "))
-    unique = sorted(set(words))
-    if len(unique) > 12:
-        unique = unique[:12] + ["..."]
-    return ", ".join(unique)
-
-
-def _terminal_keywords(name: str) -> tuple[str, ...]:
-    """The words a keyword terminal stands for: 'profile', or each of sender|subject|...."""
-    try:
-        pattern = _parser().get_terminal(name).pattern
-    except KeyError:
-        return ()
-    if pattern.type == "str":
-        return (pattern.value,)
-    alternation = re.fullmatch(r"\(\?:(.*)\)", pattern.value)
-    if not alternation:
-        return ()
-    words = [
-        re.sub(r"\[[^]]*\]\+", " ", a).replace("\\-", "-")  # unless[ \t]+badmail
-        for a in alternation.group(1).split("|")
-    ]
-    return tuple(w for w in words if re.fullmatch(r"[a-z][a-z -]*", w))
-
-
-def _hint_for_word(word: str, expected: set[str]) -> str:
-    """Did-you-mean among the keywords allowed here, else what is allowed here."""
-    allowed = {
-        part for name in expected for k in _terminal_keywords(name) for part in (k, *k.split())
-    }
-    return did_you_mean(word, allowed - {word}) or f"expected {_describe_expected(expected)}"
-
-
-def _syntax_diagnostic(exc: UnexpectedInput, text: str, filename: str) -> Diagnostic:
-    line, column = max(exc.line, 1), max(exc.column, 1)
-    if isinstance(exc, UnexpectedEOF):
-        expected = _describe_expected(set(exc.expected))
-        last_line = text.count("\n") + 1
-        last_col = len(text.rsplit("\n", 1)[-1]) + 1
-        span = Span(filename, last_line, last_col, last_line, last_col + 1)
-        return error("unexpected-end", "the file ends too early", span, f"expected {expected}")
-    if isinstance(exc, UnexpectedCharacters):
-        position = exc.pos_in_stream or 0
-        char = text[position] if position < len(text) else ""
-        span = Span(filename, line, column, line, column + 1)
-        if char == '"':
-            return error(
-                "unterminated-string",
-                "this string has no closing quote",
-                span,
-                'close it with " on the same line',
-            )
-        if char == "/":
-            return error(
-                "unterminated-regex",
-                "this regular expression has no closing /",
-                span,
-                "write /pattern/ on one line, with / inside escaped as \\/",
-            )
-        word = _word_at(text, position)
-        if word:
-            span = Span(filename, line, column, line, column + len(word))
-            return error(
-                "unexpected-word",
-                f"'{word}' is not expected here",
-                span,
-                _hint_for_word(word, set(exc.allowed or ())),
-            )
-        shown = repr(char) if char else "end of input"
-        return error(
-            "unexpected-character",
-            f"unexpected character {shown}",
-            span,
-            CHARACTER_HINTS.get(char) or f"expected {_describe_expected(exc.allowed or set())}",
-        )
-    token: Token = exc.token  # type: ignore[attr-defined]
-    value = str(token)
-    expected_names = set(exc.expected)  # type: ignore[attr-defined]
-    expected = _describe_expected(expected_names)
-    if token.type == "$END":  # Lark places it on the last token: point just past that
-        end_line, end_column = token.end_line or line, token.end_column or column
-        span = Span(filename, end_line, end_column, end_line, end_column + 1)
-        return error("unexpected-end", "the file ends too early", span, f"expected {expected}")
-    span = Span(filename, line, column, line, column + max(len(value), 1))
-    if "DURATION" in expected_names and re.fullmatch(r"\d+(\.\d+)?", value):
-        written = re.compile(r"[\w.]+").match(text, token.start_pos or 0)
-        shown = written.group(0) if written else value
-        span = Span(filename, line, column, line, column + len(shown))
-        return error(
-            "bad-duration",
-            f"'{shown}' is not a duration",
-            span,
-            "write a number and a unit: ms, s, m or h, such as 30s or 2m",
-        )
-    hint = (
-        _hint_for_word(value, expected_names)
-        if re.fullmatch(r"[A-Za-z_-]+", value)
-        else f"expected {expected}"
-    )
-    return error("unexpected-token", f"'{_clip(value)}' is not expected here", span, hint)
-
-
-def _word_at(text: str, position: int) -> str:
-    match = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*").match(text, position)
-    return match.group(0) if match else ""
-
-
-def _clip(value: str) -> str:
-    return value if len(value) <= 40 else value[:37] + "..."
 
 
 def _unquote(token: Token | str) -> str:
