@@ -30,6 +30,7 @@ COMMANDS = {
     "notice": ("notice", "preview the incident notices a message would cause"),
     "report": ("report", "summarise qmvc.log: outcomes, rules, viruses, senders, recipients"),
     "update-signatures": ("update_signatures", "run each scanner's signature update"),
+    "doctor": ("doctor", "check the deployment as the delivering user: files, scanners, injector"),
 }
 
 
