@@ -258,7 +258,15 @@ def update_signatures_json(tmp_path: Path, documented: set[str]) -> None:
         assert (results[0]["ok"], results[0]["output"]) == (True, output)
 
 
+def doctor_json(tmp_path: Path, documented: set[str]) -> None:
+    """The default policy's clamd socket is absent here: a finding, exit 1, still JSON."""
+    result = qmvc_json(tmp_path, "doctor", "--policy", DEFAULT_POLICY, exit_codes=(0, 1))
+    assert keys_of_each(result) == [documented]
+    assert set(result["checks"][0]) == {"check", "status", "detail", "fix"}
+
+
 JSON_CASES: dict[str, Callable[[Path, set[str]], None]] = {
+    "doctor": doctor_json,
     "check-policy": check_policy_json,
     "explain": explain_json,
     "notice": notice_json,
