@@ -31,8 +31,9 @@ UPDATE = os.environ.get("QMVC_UPDATE_GOLDEN") == "1"
 POLICIES = {"default": "policies/default.qmvc", "every": "tests/explain/policy.qmvc"}
 GOLDEN_DIRS = {"default": GOLDEN, "every": GOLDEN / "every"}
 ENVELOPE = ("--sender", "alice@example.org", "--recipient", "bob@example.com")
-"""For messages without the Return-Path and Delivered-To lines qmail writes; the others are
-explained with the envelope read back from those headers, as an admin would run it."""
+"""For messages without the Return-Path and Delivered-To lines qmail writes (they have no
+address header at all); the others are explained with the envelope explain assumes from
+those headers, as an admin would run it. Either way the golden's first lines say which."""
 
 
 LARGE_NAMES = sorted(make_corpus.LARGE)
@@ -129,8 +130,17 @@ def test_text_and_json_goldens_tell_the_same_verdict(policy: str, message: str) 
         "scanners",
         "actions",
         "trace",
+        "envelope",
     ]
-    assert text_golden.startswith(
+    sender_line, recipient_line, verdict_line = text_golden.splitlines()[:3]
+    for line, role, absent in (
+        (sender_line, "sender", "<>"),
+        (recipient_line, "recipient", "none"),
+    ):
+        source = verdict["envelope"][role]["source"]
+        assert f"{role} {verdict['envelope'][role]['address'] or absent} (" in line
+        assert (f"given by --{role}" if source == "option" else f"from the {source} header") in line
+    assert verdict_line.startswith(
         f"verdict: {verdict['outcome']}   profile: {verdict['profile']}   "
         f"qmail exit: {verdict['exit_code']}"
     )

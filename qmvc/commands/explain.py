@@ -1,8 +1,9 @@
 """`qmvc explain MESSAGE`: the path a message takes through the policy, and why.
 
-Text output is a tree of every rule tested (with what it saw), every step skipped (and
-why), every scanner, every action, each with the policy line it came from. JSON output
-is the verdict with the keys documented in the README.
+Text output starts with the envelope explain assumed and where each address came from,
+then a tree of every rule tested (with what it saw), every step skipped (and why), every
+scanner and every action it would take, each with the policy line it came from. JSON
+output is the verdict with the keys documented in the README, and `envelope` beside them.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qmvc.console import emit
 
 if TYPE_CHECKING:
     from qmvc.engine.tree import DecisionTree
     from qmvc.engine.verdict import ScannerReport, TraceStep, Verdict
-    from qmvc.message.envelope import Envelope
+    from qmvc.message.envelope import AssumedEnvelope, Envelope, EnvelopeAddress
 
 RESULT_STYLES = {
     "true": "bold red",
@@ -34,22 +35,25 @@ RESULT_STYLES = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "message", help="a message file, - for stdin, or with --each an mbox or Maildir"
+        "message",
+        help="a message file, - for stdin, or with --each an mbox, a Maildir or a directory",
     )
     parser.add_argument(
         "--sender",
-        help="envelope sender (<> for the null sender); default: the message's Return-Path",
+        help="envelope sender (<> for the null sender); "
+        "default: the message's Return-Path, else Sender, else From",
     )
     parser.add_argument(
         "--recipient",
         help="envelope recipient, which chooses the domain's profile; "
-        "default: the message's Delivered-To, else To",
+        "default: the message's Delivered-To, else To, else Cc",
     )
     parser.add_argument("--no-scan", action="store_true", help="do not call virus scanners")
     parser.add_argument(
         "--each",
         action="store_true",
-        help="explain every message of an mbox file or a Maildir, as a table",
+        help="explain every message of an mbox file, a Maildir or a directory of .eml files, "
+        "as a table",
     )
 
 
@@ -71,30 +75,35 @@ def run(args: argparse.Namespace, policy_path: Path) -> int:
     if decision_tree is None:
         return 1
     try:
-        messages = list(_messages(args.message, args.each))
+        explained = [
+            (label, *_explain(decision_tree, raw, args))
+            for label, raw in _messages(args.message, args.each)
+        ]
     except OSError as exc:
         print(f"qmvc explain: cannot read {args.message}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    verdicts = [(label, _explain(decision_tree, raw, args)) for label, raw in messages]
+    if not explained:
+        print(f"qmvc explain: no messages found in {args.message}", file=sys.stderr)
+        return 2
     if args.format == "json":
-        if args.each:
-            print(
-                json.dumps(
-                    [{"message": label, "verdict": v.to_json()} for label, v in verdicts],
-                    indent=2,
-                    ensure_ascii=False,
-                )
-            )
-        else:
-            print(json.dumps(verdicts[0][1].to_json(), indent=2, ensure_ascii=False))
-    elif args.each:
-        _print_table(verdicts)
+        found = [
+            {"message": label, "verdict": _as_json(assumed, verdict)}
+            for label, assumed, verdict in explained
+        ]
+        print(json.dumps(found if args.each else found[0]["verdict"], indent=2, ensure_ascii=False))
+        return 0
+    _print_envelope(explained[0][1], args.each)
+    if args.each:
+        _print_table([(label, verdict) for label, _, verdict in explained])
     else:
-        _print_verdict(verdicts[0][1])
+        _print_verdict(explained[0][2])
     return 0
 
 
 def _messages(source: str, each: bool) -> Iterator[tuple[str, bytes]]:
+    """Each message with its label: the one file (or stdin); with --each every message of an
+    mbox (numbered), of a Maildir (cur/ and new/, by key) or each .eml file of a directory
+    (by name), each read when its turn comes."""
     if source == "-" and not each:
         yield "-", sys.stdin.buffer.read()
         return
@@ -102,12 +111,14 @@ def _messages(source: str, each: bool) -> Iterator[tuple[str, bytes]]:
     if not each:
         yield source, path.read_bytes()
         return
-    import mailbox
-
-    if path.is_dir() and not (path / "cur").is_dir():
-        raise FileNotFoundError(errno.ENOENT, "not a Maildir (no cur/ inside)", source)
     if not path.exists():
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), source)
+    if path.is_dir() and not ((path / "cur").is_dir() and (path / "new").is_dir()):
+        for file in sorted(p for p in path.iterdir() if p.suffix == ".eml" and p.is_file()):
+            yield file.name, file.read_bytes()
+        return
+    import mailbox
+
     box: mailbox.Mailbox[mailbox.Message] = (
         mailbox.Maildir(path, factory=None, create=False)
         if path.is_dir()
@@ -117,39 +128,64 @@ def _messages(source: str, each: bool) -> Iterator[tuple[str, bytes]]:
         yield str(key), box.get_bytes(key)
 
 
-def _explain(decision_tree: DecisionTree, raw: bytes, args: argparse.Namespace) -> Verdict:
+def _explain(
+    decision_tree: DecisionTree, raw: bytes, args: argparse.Namespace
+) -> tuple[AssumedEnvelope, Verdict]:
     from qmvc.engine.evaluate import evaluate
     from qmvc.engine.scanning import scanner_provider
+    from qmvc.message.envelope import assume_envelope
     from qmvc.message.facts import MessageFacts
 
-    facts = MessageFacts(raw, envelope_for(raw, args.sender, args.recipient))
+    assumed = assume_envelope(raw, args.sender, args.recipient)
+    facts = MessageFacts(raw, assumed.envelope)
     scanners = None if args.no_scan else scanner_provider(decision_tree)
-    return evaluate(decision_tree, facts, scanners)
+    return assumed, evaluate(decision_tree, facts, scanners)
 
 
 def envelope_for(raw: bytes, sender: str | None, recipient: str | None) -> Envelope:
-    """The envelope from --sender/--recipient, else read back from the message's headers."""
-    from qmvc.message.envelope import Envelope
+    """The envelope from --sender/--recipient, else assumed from the message's headers by
+    explain's rules (`assume_envelope`), so notice --preview sees what explain shows."""
+    from qmvc.message.envelope import assume_envelope
 
-    if sender is None or recipient is None:
-        header_sender, header_recipient = _envelope_from_headers(raw)
-        sender = header_sender if sender is None else sender
-        recipient = header_recipient if recipient is None else recipient
-    return Envelope.from_addresses(sender, recipient)
+    return assume_envelope(raw, sender, recipient).envelope
 
 
-def _envelope_from_headers(raw: bytes) -> tuple[str, str]:
-    """What qmail would have put in SENDER and RECIPIENT, read back from the headers."""
-    from email.parser import BytesHeaderParser
-    from email.utils import getaddresses
+def _as_json(assumed: AssumedEnvelope, verdict: Verdict) -> dict[str, Any]:
+    """The verdict's documented keys, then `envelope`: each address and where it came from."""
+    return {**verdict.to_json(), "envelope": assumed.as_dict()}
 
-    headers = BytesHeaderParser().parsebytes(raw[:65536])
-    sender = str(headers.get("Return-Path", "") or "")
-    recipient_header = (
-        headers.get("Delivered-To") or headers.get("X-Original-To") or headers.get("To") or ""
-    )
-    addresses = getaddresses([str(recipient_header)])
-    return sender, addresses[0][1] if addresses else ""
+
+def _print_envelope(assumed: AssumedEnvelope, each: bool) -> None:
+    emit("envelope: " + _envelope_line("sender", assumed.sender, each))
+    emit(" " * len("envelope: ") + _envelope_line("recipient", assumed.recipient, each))
+
+
+def _envelope_line(role: str, address: EnvelopeAddress, each: bool) -> str:
+    """`sender anna@example.org (from the From header; --sender overrides)`: the address an
+    envelope rule sees and where explain took it from, so that no verdict rests on an
+    assumption nobody saw. With --each, the rule that every message followed."""
+    from qmvc.message.envelope import RECIPIENT_HEADERS, SENDER_HEADERS
+
+    option = f"--{role}"
+    headers = _either(SENDER_HEADERS if role == "sender" else RECIPIENT_HEADERS)
+    missing = "<>" if role == "sender" else "none"
+    if address.source == "option":
+        reason = f"given by {option}"
+    elif each:
+        return f"{role} from each message's {headers} header, else {missing} ({option} overrides)"
+    elif address.source == "none":
+        reason = f"no {headers} header holds an address; {option} overrides"
+    else:
+        reason = f"from the {address.source} header; {option} overrides"
+    if address.address:
+        return f"{role} {address.address} ({reason})"
+    if role == "sender":
+        return f"sender <> (the null sender{': ' if address.source == 'none' else ', '}{reason})"
+    return f"recipient none ({reason})"
+
+
+def _either(names: Sequence[str]) -> str:
+    return f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def _print_verdict(verdict: Verdict) -> None:

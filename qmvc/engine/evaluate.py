@@ -3,7 +3,8 @@
 Badmail rules are tested cheap-first and the first match decides; the rest are skipped
 (the outcome is known). Scanners come last, through `ScannerProvider`, and the scan
 step's bypass rules decide which engines run. Every node visited or skipped leaves a
-TraceStep, which is what `explain` prints.
+TraceStep, which is what `explain` prints; the trace ends with the actions the outcome
+chooses, worded as what would be done, because explain performs none of them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class ScannerProvider(Protocol):
 
 
 EVIDENCE_LIMIT = 120
+OUTCOME_WORDS = {"scanner-failure": "failure"}
+"""An outcome as the policy writes it in `on …` (policy/compile.py's OUTCOME_NAMES backwards),
+so the trace's `on failure` is the line the admin wrote."""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -285,9 +289,10 @@ def evaluate(
     reports = _scan(walk, decision_tree, profile, facts, scanners, matched)
     outcome = _outcome(matched, reports)
     actions = list(profile.actions_for(outcome))
+    on_outcome = f"on {OUTCOME_WORDS.get(outcome, outcome)}"
     for action in actions:
         walk.trace.append(
-            TraceStep(f"on {outcome}: {_describe_action(action)}", action.span, "ran", "", 0)
+            TraceStep(f"{on_outcome}: would {_describe_action(action)}", action.span, "true", "", 0)
         )
     return Verdict(outcome, profile.name, exit_code(actions), matched, reports, actions, walk.trace)
 
