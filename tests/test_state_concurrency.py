@@ -1,0 +1,109 @@
+"""Concurrent deliveries against one key: real processes (spawn), released together.
+
+Each race runs against SQLite and a real Redis alike (the `store_spec` fixture). The
+worker processes start once per module with the stores imported, so a race measures the
+stores rather than interpreter starts, and all of them are waiting when the start comes.
+This module imports no more than the workers need: each of them imports it too.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import closing
+from multiprocessing.pool import Pool
+
+import pytest
+
+from tests.redis_support import StoreSpec, open_spec
+
+pytest_plugins = ["tests.redis_support"]
+
+WORKERS = 16
+EVENTS_EACH = 60
+
+
+def _wait_until(start_at: float) -> None:
+    time.sleep(max(0.0, start_at - time.time()))
+
+
+def _record_events(spec: StoreSpec, start_at: float, key: str, events: int) -> list[int]:
+    store = open_spec(spec)
+    _wait_until(start_at)
+    counts = [store.record([key], time.time(), 3600.0)[0] for _ in range(events)]
+    store.close()
+    return counts
+
+
+def _allow_attempts(spec: StoreSpec, start_at: float, key: str, attempts: int) -> int:
+    store = open_spec(spec)
+    _wait_until(start_at)
+    allowed = sum(store.allow(key, 100, time.time(), 3600.0) for _ in range(attempts))
+    store.close()
+    return allowed
+
+
+def _episode_event(spec: StoreSpec, start_at: float, key: str) -> tuple[bool, int]:
+    store = open_spec(spec)
+    _wait_until(start_at)
+    result = store.episode_event(key, time.time(), 600.0)
+    store.close()
+    return result
+
+
+def _end_episodes(spec: StoreSpec, start_at: float) -> list[str]:
+    store = open_spec(spec)
+    _wait_until(start_at)
+    ended = store.end_episodes(1000.0, 10.0)
+    store.close()
+    return [episode.key for episode in ended]
+
+
+def _import_the_stores(_: int) -> None:
+    import qmvc.state.redis  # noqa: F401 -- imported before the race, not inside it
+    import qmvc.state.sqlite  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[Pool]:
+    with multiprocessing.get_context("spawn").Pool(WORKERS) as workers:
+        workers.map(_import_the_stores, range(WORKERS), chunksize=1)
+        yield workers
+
+
+def _soon() -> float:
+    return time.time() + 0.5
+
+
+def test_concurrent_records_lose_no_event(pool: Pool, store_spec: StoreSpec) -> None:
+    counts = pool.starmap(
+        _record_events, [(store_spec, _soon(), "bomb@example.org", EVENTS_EACH)] * WORKERS, 1
+    )
+    every_count = sorted(count for process in counts for count in process)
+    assert every_count == list(range(1, WORKERS * EVENTS_EACH + 1))  # each saw its own place
+    with closing(open_spec(store_spec)) as store:
+        assert store.count("bomb@example.org", time.time(), 3600.0) == 960
+
+
+def test_concurrent_allows_let_exactly_the_limit_through(pool: Pool, store_spec: StoreSpec) -> None:
+    allowed = pool.starmap(
+        _allow_attempts, [(store_spec, _soon(), "notice@example.org", 10)] * WORKERS, 1
+    )
+    assert sum(allowed) == 100  # 160 attempts, limit 100
+
+
+def test_one_of_many_racing_events_starts_the_episode(pool: Pool, store_spec: StoreSpec) -> None:
+    results = pool.starmap(_episode_event, [(store_spec, _soon(), "new@example.org")] * WORKERS, 1)
+    assert Counter(started for started, _ in results) == {True: 1, False: WORKERS - 1}
+    assert sorted(count for _, count in results) == list(range(1, WORKERS + 1))
+
+
+def test_racing_end_episodes_claim_each_episode_once(pool: Pool, store_spec: StoreSpec) -> None:
+    keys = [f"victim{number}@example.org" for number in range(40)]
+    with closing(open_spec(store_spec)) as store:
+        for number, key in enumerate(keys):
+            store.episode_event(key, float(number), 10.0)
+    claimed = pool.starmap(_end_episodes, [(store_spec, _soon())] * 8, 1)
+    assert sorted(key for process in claimed for key in process) == sorted(keys)
