@@ -4,13 +4,16 @@ a broken edit keeps the last good tree, a corrupt entry is only a missing one.""
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from qmvc.policy.cache import PolicyUnavailable, cache_file, load_tree
+from qmvc.policy.cache import CACHE_FORMAT, CacheEntry, PolicyUnavailable, cache_file, load_tree
+from qmvc.policy.policy import Policy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,15 +124,21 @@ def test_a_broken_edit_keeps_the_last_good_tree_and_says_why(policy: Path, cache
 
 
 def test_a_broken_include_keeps_the_last_good_tree(policy: Path, cache_dir: Path) -> None:
-    load_tree(policy, cache_dir)
+    good = load_tree(policy, cache_dir).tree
     rewrite(policy.parent / "common.qmvc", 'guard av "unterminated\n')
-    assert load_tree(policy, cache_dir).stale_reason != ""
+    loaded = load_tree(policy, cache_dir)
+    assert "common.qmvc" in loaded.stale_reason
+    assert loaded.tree == good
+    assert loaded.tree.guards["av"] == ("virus-team@example.org",)
 
 
 def test_a_deleted_list_file_keeps_the_last_good_tree(policy: Path, cache_dir: Path) -> None:
-    load_tree(policy, cache_dir)
+    good = load_tree(policy, cache_dir).tree
     (policy.parent / "names.txt").unlink()
-    assert "names.txt" in load_tree(policy, cache_dir).stale_reason
+    loaded = load_tree(policy, cache_dir)
+    assert "names.txt" in loaded.stale_reason
+    assert loaded.tree == good
+    assert labels_of(policy, cache_dir, "names") == ['"*.exe"', '"*.scr"']
 
 
 def test_a_fixed_policy_clears_the_stale_reason(policy: Path, cache_dir: Path) -> None:
@@ -174,3 +183,101 @@ def test_an_unwritable_cache_directory_costs_speed_not_the_tree(
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     assert load_tree(policy, blocker / "cache").stale_reason == ""
+
+
+# ---- deployment: files replaced by copies that carry their own mtime -----------------------
+#
+# `cp -p`, `rsync -t` and `tar x` give a file the mtime it had where it came from, older than
+# the one it replaces or (a release tree whose files all carry one fixed mtime, as
+# reproducible builds and Nix make them) the very same. The policy files here were written
+# long ago, outside the cache's racy window, so only the stat decides whether to look closer.
+
+LONG_AGO_NS = 1_600_000_000 * 1_000_000_000  # September 2020
+
+
+def deployed_long_ago(policy: Path) -> None:
+    for path in policy.parent.glob("*.*"):
+        os.utime(path, ns=(LONG_AGO_NS, LONG_AGO_NS))
+
+
+def copy_in_place(path: Path, text: str, mtime_ns: int) -> None:
+    """Overwrite the same inode and set the mtime the copy came with, as `cp -p` does."""
+    inode = path.stat().st_ino
+    path.write_text(text)
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+    assert path.stat().st_ino == inode
+
+
+def rename_over(path: Path, text: str, mtime_ns: int) -> None:
+    """Write a new file beside it and rename it into place, as `rsync -t` and `tar x` do."""
+    inode = path.stat().st_ino
+    incoming = path.with_name(f".{path.name}.incoming")
+    incoming.write_text(text)
+    os.utime(incoming, ns=(mtime_ns, mtime_ns))
+    os.replace(incoming, path)
+    assert path.stat().st_ino != inode
+
+
+WITHOUT_WORM = MAIN.replace('  badmail worm when subject contains "ILOVEYOU"\n', "")
+WORM_RENAMED = MAIN.replace("badmail worm when", "badmail mrow when")
+
+
+def test_a_shorter_copy_with_an_older_mtime_is_picked_up(policy: Path, cache_dir: Path) -> None:
+    """Rolling back to yesterday's policy with `cp -p policy.qmvc.bak policy.qmvc`."""
+    deployed_long_ago(policy)
+    assert "worm" in rule_names(policy, cache_dir)
+    copy_in_place(policy, WITHOUT_WORM, LONG_AGO_NS - 86_400 * 1_000_000_000)
+    assert rule_names(policy, cache_dir) == ["names"]
+
+
+def test_a_copy_of_another_size_with_the_same_mtime_is_picked_up(
+    policy: Path, cache_dir: Path
+) -> None:
+    deployed_long_ago(policy)
+    assert labels_of(policy, cache_dir, "names") == ['"*.exe"', '"*.scr"']
+    copy_in_place(policy.parent / "names.txt", "*.exe\n*.scr\n*.pif\n", LONG_AGO_NS)
+    assert labels_of(policy, cache_dir, "names") == ['"*.exe"', '"*.scr"', '"*.pif"']
+
+
+def test_a_copy_of_the_same_size_with_an_older_mtime_is_picked_up(
+    policy: Path, cache_dir: Path
+) -> None:
+    deployed_long_ago(policy)
+    assert "worm" in rule_names(policy, cache_dir)
+    copy_in_place(policy, WORM_RENAMED, LONG_AGO_NS - 86_400 * 1_000_000_000)
+    assert "mrow" in rule_names(policy, cache_dir)
+
+
+def test_a_new_file_renamed_over_the_policy_is_picked_up(policy: Path, cache_dir: Path) -> None:
+    """Same size, same mtime, another inode: only the inode tells the stat it is another file."""
+    deployed_long_ago(policy)
+    assert "worm" in rule_names(policy, cache_dir)
+    rename_over(policy, WORM_RENAMED, LONG_AGO_NS)
+    assert "mrow" in rule_names(policy, cache_dir)
+
+
+def test_an_entry_written_by_another_qmvc_version_is_recompiled_not_used(
+    policy: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """The entry is fresh in every other respect (same policy, today's stamps), and its tree
+    is another policy's, so using it would show."""
+    load_tree(policy, cache_dir)
+    entry_path = cache_file(policy, cache_dir)
+    current = pickle.loads(entry_path.read_bytes())
+    other_policy = tmp_path / "other.qmvc"
+    other_policy.write_text(
+        'profile standard default {\n  badmail foreign when subject contains "x"\n'
+        '  on badmail { keep "q" }\n}\n'
+    )
+    foreign = CacheEntry(
+        "qmvc-tree-5-0.0.1",
+        current.policy,
+        time.time_ns(),
+        current.files,
+        Policy.load(other_policy).compile(),
+    )
+    entry_path.write_bytes(pickle.dumps(foreign))
+    loaded = load_tree(policy, cache_dir)
+    assert [c.name for c in loaded.tree.profiles["standard"].criteria] == ["worm", "names"]
+    assert loaded.tree == current.tree
+    assert pickle.loads(entry_path.read_bytes()).format == CACHE_FORMAT

@@ -1,9 +1,9 @@
 """The compiled-policy cache: the delivery hot path loads a pickle, never the parser.
 
 An entry is keyed by the policy's path and records every file the policy read (its
-includes and list files) with size, mtime and SHA-256, all taken as the compiler read
+includes and list files) with size, mtime, inode and SHA-256, all taken as the compiler read
 the file, so an edit saved during a compile is seen next time. It is fresh when every file's
-size and mtime match; when they differ, or when a file changed so recently that its
+size, mtime and inode match; when they differ, or when a file changed so recently that its
 mtime cannot be trusted, the content hash decides. Entries are written to a temporary
 file and renamed into place, so concurrent deliveries see the old entry or the new one.
 
@@ -26,7 +26,7 @@ from qmvc.engine.tree import DecisionTree
 from qmvc.policy.stamp import FileStamp
 from qmvc.record import Record
 
-CACHE_FORMAT = f"qmvc-tree-6-{__version__}"
+CACHE_FORMAT = f"qmvc-tree-7-{__version__}"
 RACY_WINDOW_NS = 2_000_000_000
 
 
@@ -103,7 +103,11 @@ def _freshness(entry: CacheEntry) -> Literal["stale", "trusted", "hashed"]:
             status = os.stat(stamp.path)
         except OSError:
             return "stale"
-        same_stat = status.st_size == stamp.size and status.st_mtime_ns == stamp.mtime_ns
+        same_stat = (
+            status.st_size == stamp.size
+            and status.st_mtime_ns == stamp.mtime_ns
+            and status.st_ino == stamp.inode
+        )
         racy = status.st_mtime_ns >= entry.written_ns - RACY_WINDOW_NS
         if not same_stat or racy:
             if _sha256(stamp.path) != stamp.sha256:
@@ -126,7 +130,9 @@ def _restamp(entry_path: Path, entry: CacheEntry) -> None:
             return
         if status.st_mtime_ns >= now - RACY_WINDOW_NS:
             return
-        stamps.append(FileStamp(stamp.path, status.st_size, status.st_mtime_ns, stamp.sha256))
+        stamps.append(
+            FileStamp(stamp.path, status.st_size, status.st_mtime_ns, stamp.sha256, status.st_ino)
+        )
     _store(entry_path, CacheEntry(entry.format, entry.policy, now, tuple(stamps), entry.tree))
 
 

@@ -91,7 +91,11 @@ class _Loader:
             return None
         self.dependencies.append(str(path))
         self.stamps[str(path)] = FileStamp(
-            str(path), status.st_size, status.st_mtime_ns, hashlib.sha256(data).hexdigest()
+            str(path),
+            status.st_size,
+            status.st_mtime_ns,
+            hashlib.sha256(data).hexdigest(),
+            status.st_ino,
         )
         name = str(path)
         if len(data) > MAX_POLICY_BYTES:

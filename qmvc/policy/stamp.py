@@ -6,9 +6,13 @@ from qmvc.record import Record
 
 
 class FileStamp(Record):
-    """Size and mtime at the moment of reading, and the SHA-256 of the bytes read."""
+    """Size, mtime and inode at the moment of reading, and the SHA-256 of the bytes read.
+
+    The inode tells a file renamed over the path (`rsync -t`, `tar x`, a switched symlink) from
+    the one read, even when it brings the same size and mtime."""
 
     path: str
     size: int
     mtime_ns: int
     sha256: str
+    inode: int
