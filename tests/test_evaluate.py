@@ -342,6 +342,35 @@ def test_criterion_evidence_names_what_matched(tmp_path: Path) -> None:
     assert verdict.criteria[0].span.line == 3
 
 
+@pytest.mark.parametrize(
+    ("actions", "exit_code"),
+    [
+        ('keep "quarantine/badmail"', 99),
+        ('forward "security@example.net"', 99),
+        ("deliver", 0),
+        ('keep "quarantine/badmail"; deliver', 0),
+        ("defer", 111),
+        ('bounce "no lunch talk here"', 100),
+        ('keep "quarantine/badmail"; bounce', 100),
+    ],
+)
+def test_exit_code_is_what_the_outcomes_actions_tell_qmail(
+    tmp_path: Path, actions: str, exit_code: int
+) -> None:
+    """99 handled (kept or forwarded, qmail stops), 0 delivered on, 111 deferred, 100 bounced;
+    a keep beside a delivery or a bounce answers as that one does."""
+    tree = compile_text(
+        tmp_path,
+        "profile only default {\n"
+        '  badmail lunch when subject contains "Lunch"\n'
+        f"  on badmail {{ {actions} }}\n"
+        "}\n",
+    )
+    verdict = evaluate(tree, facts_of(PLAIN), None)
+    assert verdict.outcome == "badmail"
+    assert verdict.exit_code == exit_code
+
+
 # ---- scanning --------------------------------------------------------------------------------
 
 
@@ -368,6 +397,21 @@ def test_unless_badmail_skips_every_engine_naming_the_rule(tmp_path: Path) -> No
     assert engines.asked == []
 
 
+def test_unless_badmail_scans_a_message_no_rule_matched(tmp_path: Path) -> None:
+    tree = scan_tree(tmp_path, "unless badmail")
+    engines = [FakeScanner(name, CLEAN) for name in ("first_engine", "second_engine")]
+    verdict = evaluate(
+        tree, facts_of(PLAIN), provider(*engines, FakeScanner("third_engine", INFECTED))
+    )
+    assert verdict.outcome == "virus"
+    assert [(r.name, r.status, r.reason) for r in verdict.scanners] == [
+        ("first_engine", "ran", ""),
+        ("second_engine", "ran", ""),
+        ("third_engine", "ran", ""),
+    ]
+    assert all(e.scanned == [PLAIN] for e in engines)
+
+
 def test_without_unless_badmail_a_badmail_is_scanned_and_a_virus_wins(tmp_path: Path) -> None:
     tree = scan_tree(tmp_path, "first")
     first = FakeScanner("first_engine", INFECTED)
@@ -378,6 +422,12 @@ def test_without_unless_badmail_a_badmail_is_scanned_and_a_virus_wins(tmp_path: 
     )
     assert verdict.outcome == "virus"
     assert [c.name for c in verdict.criteria] == ["blocked"]
+    assert [(r.name, r.status, r.reason) for r in verdict.scanners] == [
+        ("first_engine", "ran", ""),
+        ("second_engine", "skipped", "'first_engine' already found a virus"),
+        ("third_engine", "skipped", "'first_engine' already found a virus"),
+    ]
+    assert first.scanned == [PLAIN]
 
 
 def test_first_stops_at_the_first_engine_that_finds_a_virus(tmp_path: Path) -> None:

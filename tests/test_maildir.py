@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from qmvc.actions import maildir as maildir_module
 from qmvc.actions.maildir import deliver_to_maildir, unique_name
 
 MESSAGE = b"From: a@example.org\nTo: b@example.org\nSubject: hi\n\nbody\n"
@@ -67,6 +68,48 @@ def test_unique_name_follows_maildir_convention() -> None:
 def test_unique_name_escapes_slash_and_colon_in_host(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("os.uname", lambda: SimpleNamespace(nodename="a/b:c"))
     assert unique_name().endswith(".a\\057b\\072c")
+
+
+def test_two_deliveries_by_one_process_in_the_same_microsecond_are_two_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the counter tells them apart: same clock reading, same pid, same host."""
+    monkeypatch.setattr(maildir_module, "time", SimpleNamespace(time=lambda: 1_700_000_000.25))
+    first = deliver_to_maildir(tmp_path / "M", MESSAGE + b"first\n")
+    second = deliver_to_maildir(tmp_path / "M", MESSAGE + b"second\n")
+    assert first != second
+    assert sorted(path.read_bytes() for path in (tmp_path / "M" / "new").iterdir()) == [
+        MESSAGE + b"first\n",
+        MESSAGE + b"second\n",
+    ]
+
+
+def test_the_file_is_fsynced_before_its_rename_and_new_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a crash may not undo: the bytes (fsync of the file in tmp/) and the name in new/
+    (fsync of the directory), both done before deliver_to_maildir returns."""
+    events: list[tuple[str, ...]] = []
+    real_fsync, real_rename = os.fsync, os.rename
+
+    def recording_fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def recording_rename(source: str | Path, target: str | Path) -> None:
+        events.append(("rename", os.path.realpath(source), os.path.realpath(target)))
+        real_rename(source, target)
+
+    monkeypatch.setattr(maildir_module.os, "fsync", recording_fsync)
+    monkeypatch.setattr(maildir_module.os, "rename", recording_rename)
+    maildir = Path(os.path.realpath(tmp_path)) / "M"
+    path = deliver_to_maildir(maildir, MESSAGE)
+    kept_in_tmp = str(maildir / "tmp" / path.name)
+    assert events == [
+        ("fsync", kept_in_tmp),
+        ("rename", kept_in_tmp, str(path)),
+        ("fsync", str(maildir / "new")),
+    ]
 
 
 def _deliver_one(maildir: str) -> str:

@@ -219,7 +219,7 @@ DEFECTS = {
     "hostile-deep-nesting-100.eml": "nested deeper than 20 levels",
     "hostile-deep-rfc822-nesting.eml": "nested deeper than 20 levels",
     "hostile-nul-bytes.eml": "NUL bytes",
-    "hostile-invalid-base64.eml": "invalid base64",
+    "hostile-invalid-base64.eml": "invalid base64 (characters outside the alphabet)",
     "hostile-random-bytes.eml": "a header line without a colon",
 }
 
@@ -227,6 +227,13 @@ DEFECTS = {
 @pytest.mark.parametrize(("name", "defect"), sorted(DEFECTS.items()))
 def test_hostile_message_records_its_defect(name: str, defect: str) -> None:
     assert any(defect in found for found in facts(name).defects)
+
+
+def test_base64_with_junk_and_bad_padding_records_each_defect_once() -> None:
+    assert facts("hostile-invalid-base64.eml").defects == [
+        "part 2: invalid base64 (characters outside the alphabet)",
+        "part 2: invalid base64 (truncated or badly padded)",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from tests.corpus.make_corpus import eicar
 pytest_plugins = ["tests.clamd_support"]
 
 EICAR_NAME = "Eicar-Test-Signature.UNOFFICIAL"
+FAKE_ENGINES = Path(__file__).parent / "fake_engines"
 ENVELOPE = Envelope.from_addresses("alice@example.com", "bob@example.org")
 
 
@@ -89,7 +90,7 @@ def test_clean_mail_passes_real_clamd(tmp_path: Path, clamd_server: RunningClamd
         compile_policy(tmp_path, clamd_policy(clamd_server)), message(b"%PDF-1.4 hello")
     )
     assert (verdict.outcome, verdict.exit_code) == ("clean", 0)
-    assert verdict.scanners[0].status == "ran"
+    assert [(r.name, r.status, r.reason) for r in verdict.scanners] == [("clamav", "ran", "")]
 
 
 def test_badmail_bypasses_the_engine_and_names_the_rule(
@@ -99,8 +100,12 @@ def test_badmail_bypasses_the_engine_and_names_the_rule(
         compile_policy(tmp_path, clamd_policy(clamd_server)), message(eicar(), filename="setup.exe")
     )
     assert verdict.outcome == "badmail"
-    report = verdict.scanners[0]
-    assert report.status == "skipped" and "exe" in report.reason and report.seconds == 0
+    assert [(r.name, r.status, r.reason, r.seconds, r.viruses) for r in verdict.scanners] == [
+        ("clamav", "skipped", "unless badmail: 'exe' matched", 0, ())
+    ]
+    assert [(s.result, s.detail) for s in verdict.trace if s.node == "scan clamav"] == [
+        ("skipped", "unless badmail: 'exe' matched")
+    ]
 
 
 def test_without_unless_badmail_a_badmail_is_still_scanned_and_the_virus_wins(
@@ -110,6 +115,9 @@ def test_without_unless_badmail_a_badmail_is_still_scanned_and_the_virus_wins(
     verdict = verdict_for(tree, message(eicar(), filename="setup.exe"))
     assert verdict.outcome == "virus"
     assert [c.name for c in verdict.criteria] == ["exe"]
+    assert [(r.name, r.status, r.reason, r.viruses) for r in verdict.scanners] == [
+        ("clamav", "ran", "", (EICAR_NAME,))
+    ]
 
 
 def test_first_stops_at_the_first_engine_that_finds_a_virus(
@@ -151,6 +159,38 @@ def test_parallel_returns_when_the_first_virus_is_found(
     assert statuses == {"clamav": "ran", "slow": "skipped"}
     assert max(r.seconds for r in verdict.scanners) < 10
     assert _none_left(f"{tmp_path}/record", seconds=5), "the abandoned engine was left running"
+
+
+def test_parallel_answers_at_the_first_virus_after_a_clean_answer_without_the_slow_engine(
+    tmp_path: Path,
+) -> None:
+    """A clean engine answers first, an infected one next (it waits for the clean one's
+    answer), a slow one would take 20 s: the virus ends the scan, whatever else ran before."""
+    told = f"{sys.executable} {FAKE_ENGINES}/answer_when_told.py {{dir}}"
+    answered = tmp_path / "quick-answered"
+    policy = f"""
+scanner quick command run "{told} clean --done {answered}" clean 0 infected 1 timeout 30s
+scanner alarmist command run "{told} infected --after {answered} --sleep 0.5"
+    clean 0 infected 1 pattern /FOUND: (?P<name>\\S+)/ timeout 30s
+scanner slow command run "{told} clean --sleep 20 --done {tmp_path}/slow-answered"
+    clean 0 infected 1 timeout 30s
+profile p default {{
+  scan quick, alarmist, slow parallel
+  on virus {{ keep "quarantine/virus" }}
+}}
+"""
+    tree = compile_policy(tmp_path, policy)
+    started = time.monotonic()
+    verdict = verdict_for(tree, message(b"harmless"))
+    elapsed = time.monotonic() - started
+    assert elapsed < 10, f"the verdict waited {elapsed:.1f}s, for the slow engine"
+    assert verdict.outcome == "virus"
+    assert [(r.name, r.status, r.viruses, r.reason) for r in verdict.scanners] == [
+        ("quick", "ran", (), ""),
+        ("alarmist", "ran", ("Told.Test.Virus",), ""),
+        ("slow", "skipped", (), "another engine already found a virus"),
+    ]
+    assert _none_left(f"{tmp_path}/slow-answered", seconds=5), "the slow engine was left running"
 
 
 def _none_left(marker: str, seconds: float) -> bool:
