@@ -25,7 +25,9 @@ from qmvc.paths import policy_path, qmvc_dir
 from qmvc.record import replace
 
 if TYPE_CHECKING:
+    from qmvc.engine.tree import DecisionTree
     from qmvc.message.facts import MessageFacts
+    from qmvc.state.factory import LazyStore
 
 
 class Interrupted(BaseException):
@@ -154,11 +156,10 @@ def _filter(
     raw: bytes, environ: Mapping[str, str], base_dir: Path, policy: Path, delivery: Delivery
 ) -> None:
     """Evaluate and act, recording into `delivery` as it goes."""
-    from qmvc.engine.evaluate import evaluate
-    from qmvc.engine.scanning import scanner_provider
     from qmvc.message.envelope import Envelope
     from qmvc.message.facts import MessageFacts
     from qmvc.policy.cache import load_tree
+    from qmvc.state.factory import LazyStore
 
     private_directory(base_dir)
     loaded = load_tree(policy, base_dir / CACHE_DIR_NAME)
@@ -166,20 +167,42 @@ def _filter(
     if loaded.stale_reason:
         delivery.problems.append(loaded.stale_reason)
     delivery.facts = MessageFacts(raw, Envelope.from_environ(environ))
-    verdict = evaluate(loaded.tree, delivery.facts, scanner_provider(loaded.tree))
+    state = LazyStore(*loaded.tree.state, base_dir)
+    try:
+        _evaluate_and_act(loaded.tree, environ, base_dir, delivery, state)
+    finally:
+        if state.problem:
+            delivery.problems.append(state.problem)
+        state.close()
+
+
+def _evaluate_and_act(
+    tree: DecisionTree,
+    environ: Mapping[str, str],
+    base_dir: Path,
+    delivery: Delivery,
+    state: LazyStore,
+) -> None:
+    from qmvc.engine.evaluate import evaluate
+    from qmvc.engine.scanning import scanner_provider
+
+    assert delivery.facts is not None
+    verdict = evaluate(tree, delivery.facts, scanner_provider(tree), state, record=True)
     delivery.verdict = verdict
     delivery.problems += [
         f"scanner {r.name} {r.status}: {r.reason}"
         for r in verdict.scanners
         if r.status in ("failed", "unavailable", "too-large")
     ]
-    if not any(action.kind in PERFORMED_ACTIONS for action in verdict.actions):
+    _end_bombings(tree, state, base_dir, delivery)
+    performs = any(action.kind in PERFORMED_ACTIONS for action in verdict.actions)
+    if not performs and verdict.bombing is None:
         return  # deliver, defer, bounce: only the exit code
     from qmvc.actions.perform import ActionFailed, ActionReport, perform
 
     report = ActionReport()
     try:
-        perform(verdict, delivery.facts, loaded.tree, environ, base_dir, report)
+        perform(verdict, delivery.facts, tree, environ, base_dir, report)
     except ActionFailed as exc:
         delivery.verdict = replace(verdict, exit_code=EXIT_DEFER)
         delivery.action_failed = True
@@ -187,6 +210,21 @@ def _filter(
     finally:
         delivery.performed += report.performed()
     delivery.problems.extend(report.problems)
+
+
+def _end_bombings(tree: DecisionTree, state: LazyStore, base_dir: Path, delivery: Delivery) -> None:
+    """End summaries for bombings that have gone quiet, when this delivery has the store
+    open anyway (an infected, badmail or attachment message): clean mail never opens it."""
+    store = state.opened
+    bombers = [bomber for profile in tree.profiles.values() for bomber in profile.bombers]
+    if store is None or not bombers:
+        return
+    from qmvc.actions.notify import notify_bombing
+    from qmvc.engine.bombers import ended_bombings
+
+    for variables in ended_bombings(bombers, store):
+        outcomes = notify_bombing("end", variables, tree, base_dir)
+        delivery.performed += [("notice", outcome.describe()) for outcome in outcomes]
 
 
 def private_directory(path: Path) -> None:

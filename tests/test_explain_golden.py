@@ -130,6 +130,7 @@ def test_text_and_json_goldens_tell_the_same_verdict(policy: str, message: str) 
         "scanners",
         "actions",
         "trace",
+        "bombing",
         "envelope",
     ]
     sender_line, recipient_line, verdict_line = text_golden.splitlines()[:3]

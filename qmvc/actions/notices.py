@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     import jinja2
 
 AUDIENCES = ("av_guard", "badmail_guard", "recipient", "sender")
+BOMBING_TEMPLATE = "bombing"
+"""The AV guard's summary when a virus bombing starts and ends (see qmvc.engine.bombers)."""
 DEFAULT_LANGUAGE = "en"
 NULL_SENDERS = ("", "<>", "#@[]")
 OUTCOMES = ("virus", "badmail", "scanner-failure", "too-large")
@@ -152,7 +154,7 @@ def has_template(audience: str, language: str, templates_dir: Path = TEMPLATES_D
 
 def template_language(audience: str, language: str, templates_dir: Path = TEMPLATES_DIR) -> str:
     """`language` when it has the audience's template, else the fallback, English."""
-    if audience not in AUDIENCES:
+    if audience not in (*AUDIENCES, BOMBING_TEMPLATE):
         raise NoticeError(f"unknown notice audience {audience!r}; expected one of {AUDIENCES}")
     return language if has_template(audience, language, templates_dir) else DEFAULT_LANGUAGE
 
@@ -182,13 +184,22 @@ def render_text(
     Any exception while rendering (a filter failing on odd input, `1 // 0`) is a NoticeError:
     a notice is never worth more than the message it is about.
     """
-    language = template_language(audience, language, templates_dir)
-    name = f"{language}/{audience}.j2"
     variables = {key: _cleaned(getattr(ctx, key)) for key in NoticeContext.__slots__}
-    variables["language"] = language
+    return render_variables(audience, language, variables, templates_dir)
+
+
+def render_variables(
+    template: str, language: str, variables: dict[str, Any], templates_dir: Path = TEMPLATES_DIR
+) -> tuple[str, str]:
+    """(subject, body) of `<language>/<template>.j2` (English when missing) for `variables`,
+    each string made one line first; raises NoticeError."""
+    language = template_language(template, language, templates_dir)
+    name = f"{language}/{template}.j2"
+    cleaned = {key: _cleaned(value) for key, value in variables.items()}
+    cleaned["language"] = language
     try:
-        rendered = environment(templates_dir).get_template(name).render(variables)
-    except Exception as error:  # noqa: BLE001 — see the docstring
+        rendered = environment(templates_dir).get_template(name).render(cleaned)
+    except Exception as error:  # noqa: BLE001 — see render_text
         raise NoticeError(f"{name}: {type(error).__name__}: {error}") from error
     return _split_subject(rendered, name)
 
@@ -202,11 +213,22 @@ def render_notice(
     templates_dir: Path = TEMPLATES_DIR,
 ) -> bytes:
     """A complete RFC 5322 message (LF line ends) ready for `send_notice`."""
+    subject, body = render_text(audience, language, ctx, templates_dir)
+    return compose_notice(subject, body, from_address, to_address, ctx.hostname)
+
+
+def compose_notice(
+    subject: str,
+    body: str,
+    from_address: Mailbox | str,
+    to_address: Mailbox | str,
+    hostname: str,
+) -> bytes:
+    """The notice's bytes: qmvc's fixed header set (see compose), then the body."""
     import email.utils
 
     sender, recipient = _mailbox(from_address, "From"), _mailbox(to_address, "To")
-    subject, body = render_text(audience, language, ctx, templates_dir)
-    host = compose.one_line(ctx.hostname)
+    host = compose.one_line(hostname)
     domain = host if _HOST_NAME.fullmatch(host) else "localhost"
     try:
         return compose.message_bytes(

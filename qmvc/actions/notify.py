@@ -249,3 +249,44 @@ def _within_limit(address: str, tree: DecisionTree, base_dir: Path | None) -> tu
         return notice_limit.allow(path, address, count, window), ""
     except (sqlite3.Error, OSError) as error:
         return True, f"notices limit not applied: {_named(error)}"
+
+
+def notify_bombing(
+    phase: str,
+    variables: dict[str, object],
+    tree: DecisionTree,
+    base_dir: Path | None,
+) -> list[NoticeOutcome]:
+    """The AV guard's summary of a bombing (`phase` start or end): one notice per guard
+    address, in the guard's language, sent whatever the notices limit (it replaces the
+    flood of notices the limit is there to stop). Never raises."""
+    from qmvc.actions.perform import ACTION_TIMEOUT_SECONDS, injector_of
+
+    hostname = tree.settings.get("hostname") or socket.gethostname()
+    templates = Path(tree.settings.get("templates", str(TEMPLATES_DIR)))
+    language = tree.guard_languages.get("av", tree.default_language)
+    audience = f"av (bombing {phase})"
+    outcomes: list[NoticeOutcome] = []
+    for address in tree.guards.get("av", ()):
+        used = ""
+        try:
+            used = notices.template_language(notices.BOMBING_TEMPLATE, language, templates)
+            subject, body = notices.render_variables(
+                notices.BOMBING_TEMPLATE,
+                used,
+                {**variables, "phase": phase, "hostname": hostname},
+                templates,
+            )
+            recipient = parse_mailbox(address)
+            sender = Mailbox(f"postmaster@{hostname}")
+            if tree.notice_from:
+                sender = parse_mailbox(tree.notice_from)
+            message = notices.compose_notice(subject, body, sender, recipient, hostname)
+            notices.send_notice(
+                message, recipient.address, injector_of(tree), ACTION_TIMEOUT_SECONDS
+            )
+            outcomes.append(NoticeOutcome(audience, address, "sent", used))
+        except Exception as error:  # noqa: BLE001 — notices are best effort
+            detail = str(error) if isinstance(error, ValueError) else _named(error)
+            outcomes.append(NoticeOutcome(audience, address, "failed", used, detail))
+    return outcomes

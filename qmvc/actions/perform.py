@@ -17,8 +17,9 @@ from qmvc.paths import resolve_under
 if TYPE_CHECKING:
     from qmvc.actions.inject import InjectorConfig
     from qmvc.actions.notify import NoticeOutcome
+    from qmvc.engine.bombers import Bombing
     from qmvc.engine.tree import DecisionTree
-    from qmvc.engine.verdict import Verdict
+    from qmvc.engine.verdict import Action, Verdict
     from qmvc.message.facts import MessageFacts
 
 DEFAULT_INJECTOR = "/var/qmail/bin/qmail-inject"
@@ -64,8 +65,13 @@ def perform(
         elif action.kind == "forward":
             _forward(facts.raw, list(action.targets), tree, environ)
             report.forwarded.extend(action.targets)
-    from qmvc.actions.notify import notify
+    from qmvc.actions.notify import notify, notify_bombing
 
+    bombing = verdict.bombing
+    if bombing is not None and bombing.started:
+        report.notices += notify_bombing(
+            "start", bombing_variables(bombing, verdict), tree, base_dir
+        )
     for action in verdict.actions:
         if action.kind == "notify":
             for audience in action.targets:
@@ -110,3 +116,33 @@ def _forward(
         forward(message, sender, recipients, injector_of(tree), ACTION_TIMEOUT_SECONDS)
     except (ForwardError, ValueError) as exc:
         raise ActionFailed(f"forward to {', '.join(recipients)}: {exc}") from exc
+
+
+def bombing_variables(bombing: Bombing, verdict: Verdict) -> dict[str, object]:
+    """What bombing.j2 says at the start: the episode so far and what qmvc does with it."""
+    from datetime import datetime
+
+    now = datetime.now().strftime("%Y-%m-%d %H:%M")
+    return {
+        "rule": bombing.rule,
+        "kind": bombing.kind,
+        "source": bombing.source,
+        "count": bombing.count,
+        "started": now,
+        "last": now,
+        "viruses": tuple(v for report in verdict.scanners for v in report.viruses),
+        "actions": bombing_actions(bombing.actions, bombing.quiet_seconds),
+        "quiet": _duration(bombing.quiet_seconds),
+    }
+
+
+def bombing_actions(actions: tuple[Action, ...], quiet_seconds: float) -> tuple[str, ...]:
+    words = [" ".join((a.kind, *a.targets)) for a in actions]
+    return (*words, f"no notices for {_duration(quiet_seconds)}")
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

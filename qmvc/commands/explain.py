@@ -136,10 +136,17 @@ def _explain(
     from qmvc.message.envelope import assume_envelope
     from qmvc.message.facts import MessageFacts
 
+    from qmvc.paths import qmvc_dir
+    from qmvc.state.factory import LazyStore
+
     assumed = assume_envelope(raw, args.sender, args.recipient)
     facts = MessageFacts(raw, assumed.envelope)
     scanners = None if args.no_scan else scanner_provider(decision_tree)
-    return assumed, evaluate(decision_tree, facts, scanners)
+    state = LazyStore(*decision_tree.state, qmvc_dir())  # read only: record=False
+    try:
+        return assumed, evaluate(decision_tree, facts, scanners, state, record=False)
+    finally:
+        state.close()
 
 
 def envelope_for(raw: bytes, sender: str | None, recipient: str | None) -> Envelope:

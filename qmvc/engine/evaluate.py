@@ -30,6 +30,7 @@ from qmvc.engine.verdict import (
 )
 
 if TYPE_CHECKING:
+    from qmvc.engine.verdict_cache import StoreOpener
     from qmvc.message.facts import MessageFacts
     from qmvc.scanners.base import Scanner, ScanResult
 
@@ -39,6 +40,9 @@ class ScannerProvider(Protocol):
         """A working engine for this name, or None when it is not available here."""
         ...
 
+
+_CacheConfig = tuple["StoreOpener", float, bool]
+"""(store opener, TTL, keep new verdicts): the verdict cache's settings for one walk."""
 
 EVIDENCE_LIMIT = 120
 OUTCOME_WORDS = {"scanner-failure": "failure"}
@@ -271,9 +275,16 @@ def _shown_values(values: list[str]) -> str:
 
 
 def evaluate(
-    decision_tree: tree.DecisionTree, facts: MessageFacts, scanners: ScannerProvider | None
+    decision_tree: tree.DecisionTree,
+    facts: MessageFacts,
+    scanners: ScannerProvider | None,
+    state: StoreOpener | None = None,
+    record: bool = False,
 ) -> Verdict:
-    """The verdict for one message. `scanners=None` means scanning is off (explain --no-scan)."""
+    """The verdict for one message. `scanners=None` means scanning is off (explain --no-scan).
+
+    `state` opens the state store (counters, verdict cache) when first needed; `record`
+    is deliver's: count this message and keep new verdicts. explain only reads."""
     profile = decision_tree.profile_for(facts.envelope.domain)
     walk = _Walk(facts)
     walk.trace.append(
@@ -286,15 +297,44 @@ def evaluate(
         )
     )
     matched = _badmail(walk, profile)
-    reports = _scan(walk, decision_tree, profile, facts, scanners, matched)
+    cache = _verdict_cache(decision_tree, state, record)
+    reports = _scan(walk, decision_tree, profile, facts, scanners, matched, cache)
     outcome = _outcome(matched, reports)
     actions = list(profile.actions_for(outcome))
     on_outcome = f"on {OUTCOME_WORDS.get(outcome, outcome)}"
+    bombing = None
+    if profile.bombers:
+        from qmvc.engine.bombers import check_bombers
+
+        store = state() if state is not None and outcome in ("virus", "badmail") else None
+        viruses = [virus for report in reports for virus in report.viruses]
+        bombing, steps = check_bombers(profile, outcome, facts, store, record, viruses)
+        walk.trace.extend(steps)
+        if bombing is not None:
+            actions = list(bombing.actions)
+            on_outcome = f"bomber {bombing.rule} ({bombing.source})"
     for action in actions:
         walk.trace.append(
             TraceStep(f"{on_outcome}: would {_describe_action(action)}", action.span, "true", "", 0)
         )
-    return Verdict(outcome, profile.name, exit_code(actions), matched, reports, actions, walk.trace)
+    return Verdict(
+        outcome,
+        profile.name,
+        exit_code(actions),
+        matched,
+        reports,
+        actions,
+        walk.trace,
+        bombing,
+    )
+
+
+def _verdict_cache(
+    decision_tree: tree.DecisionTree, state: StoreOpener | None, record: bool
+) -> _CacheConfig | None:
+    if state is None or decision_tree.verdict_cache_seconds <= 0:
+        return None
+    return (state, decision_tree.verdict_cache_seconds, record)
 
 
 def _badmail(walk: _Walk, profile: tree.ProfileTree) -> list[CriterionMatch]:
@@ -329,6 +369,7 @@ def _scan(
     facts: MessageFacts,
     scanners: ScannerProvider | None,
     matched: list[CriterionMatch],
+    cache: _CacheConfig | None = None,
 ) -> list[ScannerReport]:
     step = profile.scan
     if step is None:
@@ -340,33 +381,60 @@ def _scan(
         return [_skip(walk, step, name, "scanning is off (--no-scan)") for name in step.engines]
     engines = [(name, scanners(name)) for name in step.engines]
     if step.mode == "parallel":
-        return _scan_parallel(walk, step, facts, engines)
+        return _scan_parallel(walk, step, facts, engines, cache)
     reports: list[ScannerReport] = []
     for name, engine in engines:
         found = next((r for r in reports if r.viruses), None)
         if found and step.mode == "first":
             reports.append(_skip(walk, step, name, f"'{found.name}' already found a virus"))
             continue
-        reports.append(_record(walk, step, name, _run(engine, facts)))
+        reports.append(_record(walk, step, name, _run(name, engine, facts, cache)))
     return reports
 
 
-def _run(engine: Scanner | None, facts: MessageFacts) -> ScanResult | None:
+def _run(
+    name: str, engine: Scanner | None, facts: MessageFacts, config: _CacheConfig | None
+) -> ScanResult | None:
+    """The engine's verdict, or the verdict cache's for an engine that has one (clamd's
+    signature version); the cache's module is loaded only then."""
     if engine is None:
         return None
+    attachments = (
+        list(facts.attachment_scan_parts())
+        if config is not None and callable(getattr(engine, "signature_version", None))
+        else []
+    )
+    if config is None or not attachments:
+        return _scan_with(engine, facts)
+    from qmvc.engine.verdict_cache import VerdictCache
+
+    cache = VerdictCache(*config)
+    cached = cache.lookup(name, engine, attachments)
+    if cached is not None:
+        return cached
+    result = _scan_with(engine, facts)
+    cache.remember(name, engine, attachments, result)
+    return result
+
+
+def _scan_with(engine: Scanner, facts: MessageFacts) -> ScanResult:
     parts = facts.scan_parts() if engine.wants_parts else facts.hidden_scan_parts()
     return engine.scan(facts.scan_message, parts, facts.attachment_scan_parts)
 
 
 def _scan_parallel(
-    walk: _Walk, step: tree.ScanNode, facts: MessageFacts, engines: list[tuple[str, Scanner | None]]
+    walk: _Walk,
+    step: tree.ScanNode,
+    facts: MessageFacts,
+    engines: list[tuple[str, Scanner | None]],
+    cache: _CacheConfig | None,
 ) -> list[ScannerReport]:
     """All engines at once; the first virus stops waiting for the others."""
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     results: dict[str, ScanResult | None] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, len(engines)))
-    pending = {pool.submit(_run, engine, facts): name for name, engine in engines}
+    pending = {pool.submit(_run, name, engine, facts, cache): name for name, engine in engines}
     while pending:
         done, _ = wait(pending, return_when=FIRST_COMPLETED)
         for future in done:
@@ -408,19 +476,22 @@ def _record(
     status = {"clean": "ran", "infected": "ran", "failed": "failed", "too-large": "too-large"}[
         result.status
     ]
+    if result.cached:
+        status = "cached"
     detail = f"found {', '.join(result.viruses)}" if result.viruses else result.status
     detail += f" in {result.seconds:.3f}s" + (
         f" ({result.detail})" if result.detail and status != "ran" else ""
     )
-    walk.trace.append(
-        TraceStep(f"scan {name}", step.span, "ran" if status == "ran" else "error", detail, 0)
-    )
+    if result.cached:
+        detail = f"found {', '.join(result.viruses)} ({result.detail}, not scanned again)"
+    ran = status in ("ran", "cached")
+    walk.trace.append(TraceStep(f"scan {name}", step.span, "ran" if ran else "error", detail, 0))
     return ScannerReport(
         name,
         status,  # type: ignore[arg-type]
         result.viruses,
         round(result.seconds, 3),
-        result.detail if status != "ran" else "",
+        result.detail if status not in ("ran",) else "",
         result.locations,
     )
 
@@ -448,7 +519,7 @@ def exit_code(actions: Iterable[Action]) -> int:
         return EXIT_BOUNCE
     if "deliver" in kinds:
         return EXIT_DELIVER
-    if kinds & {"keep", "forward"}:
+    if kinds & {"keep", "forward", "drop"}:
         return EXIT_HANDLED
     return EXIT_DEFER  # the checker forbids this; deferring is the answer that loses nothing
 

@@ -147,6 +147,27 @@ class ScanNode(Record):
 OUTCOMES = ("clean", "badmail", "virus", "scanner-failure", "too-large")
 
 
+class RateSpec(Record):
+    """A compiled rate test: `description` is the policy's own words for explain."""
+
+    kind: str
+    source: str
+    threshold: int
+    window_seconds: float
+    description: str
+    span: Span
+
+
+class BomberNode(Record):
+    """A bomber rule: any rate over its threshold makes the message part of a bombing."""
+
+    name: str
+    rates: tuple[RateSpec, ...]
+    actions: tuple[Action, ...]
+    quiet_seconds: float
+    span: Span
+
+
 class ProfileTree(Record):
     """One profile: criteria in evaluation order, then the scan step, then actions per outcome."""
 
@@ -155,6 +176,7 @@ class ProfileTree(Record):
     criteria: tuple[CriterionNode, ...]
     scan: ScanNode | None
     actions: tuple[tuple[str, tuple[Action, ...]], ...]
+    bombers: tuple[BomberNode, ...] = ()
 
     def actions_for(self, outcome: str) -> tuple[Action, ...]:
         return dict(self.actions).get(outcome, ())
@@ -172,6 +194,8 @@ class DecisionTree(Record):
     guard_languages: dict[str, str]
     notice_from: str
     notice_limit: tuple[int, float]
+    state: tuple[str, str]
+    verdict_cache_seconds: float
     settings: dict[str, str]
     budget_seconds: float
     sources: tuple[str, ...]

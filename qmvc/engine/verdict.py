@@ -69,6 +69,8 @@ class Verdict(Record):
     scanners: Sequence[ScannerReport] = ()
     actions: Sequence[Action] = ()
     trace: Sequence[TraceStep] = ()
+    bombing: Any = None
+    """A `qmvc.engine.bombers.Bombing` when the message is part of a virus bombing."""
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON form: spans become {file, line, column, end_line, end_column}."""

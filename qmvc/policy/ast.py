@@ -255,7 +255,7 @@ OutcomeName = Literal["virus", "badmail", "clean", "failure", "too-large"]
 class ActionDecl:
     """keep PATH, forward ADDR…, notify TARGET…, deliver, defer or bounce."""
 
-    kind: Literal["keep", "forward", "notify", "deliver", "defer", "bounce"]
+    kind: Literal["keep", "forward", "notify", "deliver", "defer", "bounce", "drop"]
     arguments: tuple[str, ...]
     span: Span
     argument_spans: tuple[Span, ...] = ()
@@ -276,6 +276,48 @@ class ProfileDecl:
     scans: tuple[ScanDecl, ...]
     on_blocks: tuple[OnBlock, ...]
     span: Span
+    bombers: tuple[BomberDecl, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RateTest:
+    """`infected from same sender > 20 per 10m`: messages of KIND from (or to) this
+    message's SOURCE within the window, counted across deliveries, this one included."""
+
+    kind: Literal["infected", "badmail"]
+    way: Literal["from", "to"]
+    source: Literal["sender", "domain", "recipient", "client"]
+    threshold: int
+    window_seconds: float
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class BomberDecl:
+    """`bomber NAME when RATE or RATE { quiet D; keep|forward|drop|defer }`."""
+
+    name: str
+    tests: tuple[RateTest, ...]
+    actions: tuple[ActionDecl, ...]
+    quiet_seconds: float
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class StateDecl:
+    """`state sqlite ["FILE"]` or `state redis "redis://HOST:PORT/DB"`."""
+
+    kind: Literal["sqlite", "redis"]
+    target: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictCacheDecl:
+    """`verdict cache DURATION` (how long a scanner's verdict on a part is reused) or `off`."""
+
+    ttl_seconds: float
+    span: Span
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +335,8 @@ Statement = (
     | GuardDecl
     | NoticesFrom
     | NoticesLimit
+    | StateDecl
+    | VerdictCacheDecl
     | Setting
     | ScannerDecl
     | ProfileDecl

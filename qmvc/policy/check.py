@@ -62,7 +62,7 @@ def _actions(model: PolicyModel) -> Iterator[ast.ActionDecl]:
 def duplicate_names(model: PolicyModel) -> Iterator[Diagnostic]:
     for kind, name, first, again in model.duplicates:
         what = f"'on {name}'" if kind == "on" else f"{kind} '{name}'"
-        if kind.startswith("notices "):
+        if kind.startswith(("notices ", "state", "verdict ")):
             what = f"'{kind}'"
         yield error(
             "duplicate-name",
@@ -742,3 +742,59 @@ def sender_notices(model: PolicyModel) -> Iterator[Diagnostic]:
                             else "; or keep it and add: badmail nullsender when sender is empty"
                         ),
                     )
+
+
+# ---- virus bombers ----
+
+BOMBER_ACTIONS = {"keep", "forward", "drop", "defer"}
+
+
+@check("bomber-rule")
+def bomber_rules(model: PolicyModel) -> Iterator[Diagnostic]:
+    """A rate is counted from a sender, domain or client, or to a recipient; a bomber rule
+    says what becomes of each message: keep, forward, drop or defer (nothing else)."""
+    for profile in model.profiles.values():
+        for bomber in profile.bombers:
+            for test in bomber.tests:
+                if (test.way == "to") != (test.source == "recipient"):
+                    right = (
+                        "to same recipient"
+                        if test.source == "recipient"
+                        else (f"from same {test.source}")
+                    )
+                    yield error(
+                        "bomber-rule",
+                        f"'{test.way} same {test.source}' cannot be counted",
+                        test.span,
+                        f"write: {test.kind} {right} > {test.threshold} per ...",
+                    )
+                if test.threshold < 1:
+                    yield error("bomber-rule", "a rate threshold must be at least 1", test.span)
+            kinds = [action.kind for action in bomber.actions]
+            for action in bomber.actions:
+                if action.kind not in BOMBER_ACTIONS:
+                    yield error(
+                        "bomber-rule",
+                        f"'{action.kind}' is not a bomber action",
+                        action.span,
+                        "a bomber rule keeps, forwards, drops or defers each message",
+                    )
+            if not set(kinds) & BOMBER_ACTIONS:
+                yield error(
+                    "bomber-rule",
+                    f"bomber '{bomber.name}' does not say what becomes of each message",
+                    bomber.span,
+                    'add keep "quarantine/bombs", drop or defer',
+                )
+
+
+@check("invalid-state")
+def invalid_state(model: PolicyModel) -> Iterator[Diagnostic]:
+    for state in model.state.values():
+        if state.kind == "redis" and not re.match(r"(rediss?|unix)://", state.target):
+            yield error(
+                "invalid-state",
+                "state redis needs the server's URL",
+                state.span,
+                'for example: state redis "redis://127.0.0.1:6379/0"',
+            )

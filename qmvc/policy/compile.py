@@ -37,6 +37,8 @@ BUILTIN_ACTIONS = {
     "too-large": (Action("defer"),),
 }
 DEFAULT_BUDGET_SECONDS = 300.0
+DEFAULT_VERDICT_CACHE_SECONDS = 3600.0
+"""Without `verdict cache`: a part found infected is not scanned again for an hour."""
 DEFAULT_NOTICE_LIMIT = (30, 3600.0)
 """Without `notices limit`: at most 30 notices to one address per hour."""
 
@@ -77,6 +79,16 @@ def compile_policy(model: PolicyModel, sources: tuple[str, ...]) -> tree.Decisio
             if model.notices_limit
             else DEFAULT_NOTICE_LIMIT
         ),
+        state=(
+            (model.state["state"].kind, model.state["state"].target)
+            if model.state
+            else ("sqlite", "")
+        ),
+        verdict_cache_seconds=(
+            model.verdict_cache["cache"].ttl_seconds
+            if model.verdict_cache
+            else DEFAULT_VERDICT_CACHE_SECONDS
+        ),
         settings=settings,
         budget_seconds=parse_duration(budget.value) if budget else DEFAULT_BUDGET_SECONDS,
         sources=sources,
@@ -105,8 +117,34 @@ class _Compiler:
                 actions[OUTCOME_NAMES.get(outcome, outcome)] = tuple(
                     Action(a.kind, a.arguments, a.span) for a in block.actions
                 )
+        bombers = tuple(
+            tree.BomberNode(
+                b.name,
+                tuple(
+                    tree.RateSpec(
+                        t.kind,
+                        t.source,
+                        t.threshold,
+                        t.window_seconds,
+                        f"{t.kind} {t.way} same {t.source} > {t.threshold} per "
+                        f"{_duration_text(t.window_seconds)}",
+                        t.span,
+                    )
+                    for t in b.tests
+                ),
+                tuple(Action(a.kind, a.arguments, a.span) for a in b.actions),
+                b.quiet_seconds,
+                b.span,
+            )
+            for b in profile.bombers
+        )
         return tree.ProfileTree(
-            profile.name, profile.span, criteria, scan_node, tuple(sorted(actions.items()))
+            profile.name,
+            profile.span,
+            criteria,
+            scan_node,
+            tuple(sorted(actions.items())),
+            bombers,
         )
 
     def test(self, condition: ast.Condition) -> tree.Test:
@@ -304,3 +342,11 @@ def _pattern_source(pattern: ast.Text | ast.Regex | None) -> str:
     if isinstance(pattern, ast.Text):
         return pattern.text
     return f"(?{pattern.flags}){pattern.pattern}" if pattern.flags else pattern.pattern
+
+
+def _duration_text(seconds: float) -> str:
+    """`600.0` → `10m`: a window as the policy would write it."""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

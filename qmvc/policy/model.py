@@ -21,6 +21,8 @@ class PolicyModel:
     settings: dict[str, ast.Setting] = field(default_factory=dict)
     notices_from: dict[str, ast.NoticesFrom] = field(default_factory=dict)
     notices_limit: dict[str, ast.NoticesLimit] = field(default_factory=dict)
+    state: dict[str, ast.StateDecl] = field(default_factory=dict)
+    verdict_cache: dict[str, ast.VerdictCacheDecl] = field(default_factory=dict)
     domains: list[ast.DomainDecl] = field(default_factory=list)
     default_actions: dict[str, ast.OnBlock] = field(default_factory=dict)
     duplicates: list[tuple[str, str, Any, Any]] = field(default_factory=list)
@@ -49,6 +51,10 @@ class PolicyModel:
                 self._declare("notices from", self.notices_from, "from", statement)
             case ast.NoticesLimit():
                 self._declare("notices limit", self.notices_limit, "limit", statement)
+            case ast.StateDecl():
+                self._declare("state", self.state, "state", statement)
+            case ast.VerdictCacheDecl():
+                self._declare("verdict cache", self.verdict_cache, "cache", statement)
             case ast.Setting():
                 self._declare("setting", self.settings, statement.key, statement)
             case ast.OnBlock():

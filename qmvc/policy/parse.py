@@ -19,6 +19,8 @@ from qmvc.policy.syntax_errors import syntax_diagnostic
 from qmvc.span import Span
 
 MAX_CONDITION_DEPTH = 64
+DEFAULT_QUIET_SECONDS = 3600.0
+"""A bomber rule without `quiet`: notices about that source stay off for an hour."""
 
 
 def parse_text(text: str, filename: str) -> ast.PolicyFile:
@@ -238,7 +240,45 @@ class _AstBuilder(Transformer_NonRecursive[Token, list[ast.Statement]]):
             tuple(i for i in items if isinstance(i, ast.ScanDecl)),
             tuple(i for i in items if isinstance(i, ast.OnBlock)),
             self._span(meta),
+            tuple(i for i in items if isinstance(i, ast.BomberDecl)),
         )
+
+    def bomber(self, meta: Any, children: list[Any]) -> ast.BomberDecl:
+        name, *rest = children
+        tests = tuple(c for c in rest if isinstance(c, ast.RateTest))
+        quiet = [c for c in rest if isinstance(c, float)]
+        actions = tuple(
+            ast.ActionDecl(str(c), (), self._token_span(c))  # type: ignore[arg-type]
+            if isinstance(c, Token)
+            else c
+            for c in rest
+            if isinstance(c, Token | ast.ActionDecl)
+        )
+        quiet_seconds = quiet[-1] if quiet else DEFAULT_QUIET_SECONDS
+        return ast.BomberDecl(str(name), tests, actions, quiet_seconds, self._span(meta))
+
+    def rate_test(self, meta: Any, children: list[Any]) -> ast.RateTest:
+        kind, way, source, threshold, window = children
+        return ast.RateTest(
+            str(kind),  # type: ignore[arg-type]
+            str(way),  # type: ignore[arg-type]
+            str(source),  # type: ignore[arg-type]
+            int(threshold),
+            parse_duration(str(window)),
+            self._span(meta),
+        )
+
+    def quiet(self, meta: Any, children: list[Any]) -> float:
+        return parse_duration(str(children[0]))
+
+    def state_store(self, meta: Any, children: list[Any]) -> ast.StateDecl:
+        target = _unquote(children[1]) if len(children) > 1 else ""
+        return ast.StateDecl(str(children[0]), target, self._span(meta))  # type: ignore[arg-type]
+
+    def verdict_cache(self, meta: Any, children: list[Any]) -> ast.VerdictCacheDecl:
+        value = str(children[0])
+        ttl = 0.0 if value == "off" else parse_duration(value)
+        return ast.VerdictCacheDecl(ttl, self._span(meta))
 
     def criterion(self, meta: Any, children: list[Any]) -> ast.Criterion:
         return ast.Criterion(str(children[0]), children[1], self._span(meta))

@@ -30,6 +30,8 @@ class ScanResult(Record):
     seconds: float = 0.0
     detail: str = ""
     locations: tuple[tuple[str, str], ...] = ()
+    cached: bool = False
+    """True when the verdict came from the verdict cache, not from the engine."""
 
 
 AttachmentParts = Callable[[], Sequence[ScanPart]]

@@ -58,6 +58,9 @@ class ClamdScanner:
         self.name = spec.name
         self.wants_parts = False  # clamd parses MIME itself; it gets only what it cannot find
 
+    def signature_version(self) -> str | None:
+        return signature_version(self.spec)
+
     def scan(
         self,
         message: bytes,
@@ -94,6 +97,26 @@ class ClamdScanner:
             return ScanResult(status, viruses, time.monotonic() - started, detail, locations)
         detail = "; ".join(unreachable) or "no clamd address configured"
         return ScanResult("failed", (), time.monotonic() - started, detail)
+
+
+def signature_version(spec: ClamdSpec, seconds: float = 5.0) -> str | None:
+    """The signature database's version from `zVERSION` (`ClamAV 1.0.7/27461/date` →
+    `27461`, the whole reply when it has no database part); None when no address answers.
+    The verdict cache keys on it, so a signature update invalidates cached verdicts."""
+    deadline = time.monotonic() + seconds
+    for address in spec.addresses:
+        try:
+            with _connect(address, deadline) as connection:
+                connection.settimeout(_remaining(deadline))
+                connection.sendall(b"zVERSION\0")
+                reply = _read_reply(connection, deadline)
+        except (OSError, ValueError, OverflowError, ScanTimeout):
+            continue
+        text = reply.rstrip(b"\0\n").decode("ascii", "replace")
+        if text.startswith("ClamAV "):
+            fields = text.split("/")
+            return fields[1] if len(fields) > 1 else text
+    return None
 
 
 def _locate(

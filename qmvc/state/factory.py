@@ -31,3 +31,33 @@ def open_store(kind: str, target: str, base_dir: Path) -> StateStore:
             raise StateUnavailable(f"Redis state store: {error}") from error
         return RedisStore(target)
     raise StateUnavailable(f"unknown state store {kind!r} (expected sqlite or redis)")
+
+
+class LazyStore:
+    """The policy's store, opened on first use by one delivery (most messages never need
+    it); a store that cannot be opened is None for the rest of the delivery, and
+    `problem` says why, for the log line."""
+
+    def __init__(self, kind: str, target: str, base_dir: Path) -> None:
+        self.kind, self.target, self.base_dir = kind, target, base_dir
+        self.problem = ""
+        self._store: StateStore | None = None
+        self._tried = False
+
+    def __call__(self) -> StateStore | None:
+        if not self._tried:
+            self._tried = True
+            try:
+                self._store = open_store(self.kind, self.target, self.base_dir)
+            except StateUnavailable as error:
+                self.problem = f"state store unavailable: {error}"
+        return self._store
+
+    @property
+    def opened(self) -> StateStore | None:
+        """The store if this delivery has opened it already, without opening it."""
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
