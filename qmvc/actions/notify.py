@@ -236,19 +236,25 @@ def _limit_text(tree: DecisionTree) -> str:
 
 
 def _within_limit(address: str, tree: DecisionTree, base_dir: Path | None) -> tuple[bool, str]:
-    """The rate limit, and a problem to log; a broken store lets the notice through."""
+    """The notices limit, counted in the policy's state store (shared by every delivery,
+    and by every host when it is Redis), and a problem to log: a store that cannot be used
+    lets the notice through."""
     if base_dir is None:
         return True, ""
-    import sqlite3
+    import time
 
-    from qmvc.actions import notice_limit
+    from qmvc.state.base import StateUnavailable
+    from qmvc.state.factory import open_store
 
     count, window = tree.notice_limit
     try:
-        path = notice_limit.database_path(base_dir)
-        return notice_limit.allow(path, address, count, window), ""
-    except (sqlite3.Error, OSError) as error:
-        return True, f"notices limit not applied: {_named(error)}"
+        store = open_store(*tree.state, base_dir)
+        try:
+            return store.allow(f"notice:{address.lower()}", count, time.time(), window), ""
+        finally:
+            store.close()
+    except StateUnavailable as error:
+        return True, f"notices limit not applied: {error}"
 
 
 def notify_bombing(

@@ -274,7 +274,7 @@ def notice_addresses(model: PolicyModel) -> Iterator[Diagnostic]:
 
 @check("invalid-notices-limit")
 def invalid_notices_limits(model: PolicyModel) -> Iterator[Diagnostic]:
-    from qmvc.actions.notice_limit import MAX_WINDOW_SECONDS
+    from qmvc.state.base import RETENTION_SECONDS as MAX_WINDOW_SECONDS
 
     for limit in model.notices_limit.values():
         if limit.count < 1 or not 0 < limit.window_seconds <= MAX_WINDOW_SECONDS:
