@@ -194,6 +194,9 @@ def _evaluate_and_act(
         for r in verdict.scanners
         if r.status in ("failed", "unavailable", "too-large")
     ]
+    delivery.problems += [  # a store that opened but then failed (Redis gone): say so
+        step.detail for step in verdict.trace if step.node == "bombers" and step.result == "error"
+    ]
     _end_bombings(tree, state, base_dir, delivery)
     performs = any(action.kind in PERFORMED_ACTIONS for action in verdict.actions)
     if not performs and verdict.bombing is None:
