@@ -1,0 +1,140 @@
+"""pytest plugin for mutation runs only: the mutant under test reaches qmvc's subprocesses too.
+
+mutmut 3 compiles every mutant of a function into the copied module (mutants/qmvc/...) and a
+trampoline picks one at call time from the environment variable MUTANT_UNDER_TEST. Many tests
+run `python -m qmvc.cli ...` as qmail would, with an environment of their own
+(deliver_support.qmail_environ builds one from nothing), so without help their child would
+run the original code although it imports the copy (PYTHONPATH is the project root, which
+inside mutants/ is the copy): the mutants only such tests can kill would survive. Here every
+subprocess gets MUTANT_UNDER_TEST.
+
+In mutmut's first pass ("stats") the trampolines record which functions each test reaches; a
+child's record dies with it. So in that pass the child also gets child/ on its PYTHONPATH,
+whose sitecustomize appends each function the child reaches to a file, and the functions in
+the file are credited to the test that was running.
+
+Two more things mutmut needs from this suite:
+- INCOMPATIBLE tests are deselected: two assert that a delivery imports no `hashlib` or
+  `email`, and every mutated module imports mutmut's trampoline, which imports both; one is
+  flaky under load, with or without mutmut.
+- In the stats pass, which only maps tests to the functions they reach, a failing test is
+  reported as passed (and listed in mutants/stats-failures.txt): mutmut stops at the first
+  failure there, and the wall-clock budgets of a few tests (a second or two) are missed by a
+  run under `nice` on a busy machine. Whether a test passes is judged by mutmut's clean run
+  of the selected tests, which comes next and must pass, and by each mutant's run.
+
+Loaded by `-p tests.mutation.bridge` from pyproject.toml's [tool.mutmut] pytest_add_cli_args;
+does nothing outside mutmut (no MUTANT_UNDER_TEST in the environment).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHILD_SITE = Path(__file__).resolve().parent / "child"
+HITS_VARIABLE = "QMVC_MUTMUT_HITS"
+UNDER_MUTMUT = "MUTANT_UNDER_TEST" in os.environ
+
+INCOMPATIBLE = {
+    "tests/test_deliver_outcomes.py::test_policy_saved_just_before_a_delivery_is_not_hashed_for_ever":
+        "asserts that a delivery imports no hashlib; mutmut's trampoline imports it",
+    "tests/test_notices.py::test_hot_path_modules_do_not_import_jinja2":
+        "asserts that the hot path imports no email; mutmut's trampoline imports it",
+    "tests/test_scan_pipeline.py::test_parallel_returns_when_the_first_virus_is_found":
+        "flaky under load, without mutmut too: the abandoned engine is sometimes still alive "
+        "after 5 s (tests/mutation/NOTES.md)",
+}  # fmt: skip
+STATS_FAILURES = Path("stats-failures.txt")
+"""Relative to the working directory of mutmut's pytest runs, mutants/."""
+
+_hits_file: Path | None = None
+_original_popen_init = subprocess.Popen.__init__
+
+
+def _mutant_under_test() -> str:
+    from mutmut.mutation.trampoline import get_mutant_under_test
+
+    return get_mutant_under_test()
+
+
+def _child_environment(env: Mapping[Any, Any] | None) -> Mapping[Any, Any] | None:
+    """`env` (None: this process's) plus what the child needs to run the same mutant."""
+    source = os.environ if env is None else env
+    if any(not isinstance(key, str) for key in source):
+        return env  # a bytes environment: leave it alone
+    child = dict(source)
+    mutant = _mutant_under_test()
+    child["MUTANT_UNDER_TEST"] = mutant
+    if mutant == "stats" and _hits_file is not None:
+        child[HITS_VARIABLE] = str(_hits_file)
+        paths = [str(CHILD_SITE)] + [p for p in child.get("PYTHONPATH", "").split(os.pathsep) if p]
+        child["PYTHONPATH"] = os.pathsep.join(paths)
+    return child
+
+
+def _popen_init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
+    if len(args) < 10:  # env is Popen's 10th parameter; nobody passes it by position
+        kwargs["env"] = _child_environment(kwargs.get("env"))
+    _original_popen_init(self, *args, **kwargs)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _hits_file
+    if not UNDER_MUTMUT:
+        return
+    subprocess.Popen.__init__ = _popen_init  # type: ignore[method-assign]
+    if _mutant_under_test() == "stats":
+        descriptor, name = tempfile.mkstemp(prefix="qmvc-mutmut-hits-")
+        os.close(descriptor)
+        _hits_file = Path(name)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _hits_file
+    if not UNDER_MUTMUT:
+        return
+    subprocess.Popen.__init__ = _original_popen_init  # type: ignore[method-assign]
+    if _hits_file is not None:
+        _hits_file.unlink(missing_ok=True)
+        _hits_file = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Before mutmut's own teardown hook files this test's hits, add its children's."""
+    if _hits_file is None or _mutant_under_test() != "stats":
+        return
+    try:
+        names = _hits_file.read_text(encoding="utf-8").split()
+    except FileNotFoundError:
+        return
+    _hits_file.write_text("", encoding="utf-8")
+    from mutmut.state import state
+
+    state()._stats.update(names)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not UNDER_MUTMUT:
+        return
+    dropped = [item for item in items if item.nodeid in INCOMPATIBLE]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item.nodeid not in INCOMPATIBLE]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if _hits_file is not None and report.failed:
+        with STATS_FAILURES.open("a", encoding="utf-8") as failures:
+            failures.write(f"{item.nodeid} ({report.when})\n")
+        report.outcome = "passed"

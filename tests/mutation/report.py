@@ -1,0 +1,119 @@
+"""Print the mutation scores mutmut left in mutants/: one row per configured module, then survivors.
+
+Run from the project root, as tests/mutation/run does:
+`python3 tests/mutation/report.py [--diffs] [MODULE...]`.
+A module is one entry of [tool.mutmut] only_mutate in pyproject.toml ("qmvc/engine/*" is the
+module qmvc/engine/). Score = killed / checked, where a timeout counts as killed (the mutant made
+the tests hang: caught) and "no tests" counts as not killed (no test reaches that function).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import sys
+import tomllib
+from collections import Counter
+from pathlib import Path
+
+STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",
+          36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout",
+          -9: "timeout", 37: "type check", None: "unchecked"}  # fmt: skip
+"""mutmut's exit codes (mutmut/stats.py); -9 is its SIGKILL one second past the CPU limit."""
+DETECTED = {"killed", "timeout", "type check"}
+
+
+def modules() -> dict[str, str]:
+    """Module label ("qmvc/engine/") -> its only_mutate pattern."""
+    config = tomllib.loads(Path("pyproject.toml").read_text("utf-8"))["tool"]["mutmut"]
+    return {pattern.removesuffix("*"): pattern for pattern in config["only_mutate"]}
+
+
+def normalise(name: str) -> str:
+    """A module as named on the command line or configured, without qmvc/ and .py, with slashes."""
+    name = name.strip().removesuffix(".py").strip("/")
+    for prefix in ("qmvc/", "qmvc."):
+        name = name.removeprefix(prefix)
+    return name.replace(".", "/")
+
+
+def select(wanted: list[str]) -> dict[str, str]:
+    """The configured modules named in `wanted` (all when empty); exits 2 on an unknown name."""
+    every = modules()
+    if not wanted:
+        return every
+    chosen: dict[str, str] = {}
+    for name in wanted:
+        found = [label for label in every if normalise(label) == normalise(name)]
+        if not found:
+            print(f"mutation: {name!r} is not a configured module; one of: {', '.join(every)}",
+                  file=sys.stderr)  # fmt: skip
+            sys.exit(2)
+        chosen[found[0]] = every[found[0]]
+    return chosen
+
+
+def mutant_glob(label: str) -> str:
+    """mutmut's name pattern for every mutant of a module: qmvc/engine/ -> qmvc.engine.*"""
+    return "qmvc." + normalise(label).replace("/", ".") + ".*"
+
+
+def results(pattern: str) -> dict[str, tuple[Path, str]]:
+    """mutant name -> (source file, status) for the files under `pattern`, from mutants/*.meta."""
+    found: dict[str, tuple[Path, str]] = {}
+    for meta in sorted(Path("mutants/qmvc").rglob("*.py.meta")):
+        source = meta.relative_to("mutants").with_suffix("")
+        if not fnmatch.fnmatch(str(source), pattern):
+            continue
+        data = json.loads(meta.read_text("utf-8"))
+        for name, code in data["exit_code_by_key"].items():
+            found[name] = (source, STATUS.get(code, "suspicious"))
+    return found
+
+
+def changed_lines(name: str, source: Path) -> list[str]:
+    """The lines a mutant changes, as `-old` / `+new`."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    try:
+        diff = get_diff_for_mutant(name, path=source)
+    except Exception as error:  # a mutant of a function since edited: name it all the same
+        return [f"(no diff: {error})"]
+    return [line for line in diff.splitlines()
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))]  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    diffs = "--diffs" in argv
+    chosen = select([a for a in argv if a != "--diffs"])
+    rows, survivors = [], []
+    for label, pattern in chosen.items():
+        found = results(pattern)
+        counts = Counter(status for _, status in found.values())
+        total = sum(counts.values()) - counts["skipped"]
+        checked = total - counts["unchecked"]
+        killed = sum(counts[s] for s in DETECTED)
+        score = f"{100 * killed / checked:5.1f}%" if checked else "    -"
+        rows.append((label, killed, checked, score, counts["survived"], counts["no tests"],
+                     counts["timeout"], counts["suspicious"], counts["unchecked"]))  # fmt: skip
+        survivors += [(label, name, source, status) for name, (source, status) in found.items()
+                      if status in {"survived", "no tests", "suspicious"}]  # fmt: skip
+    header = ("module", "killed", "checked", "score", "survived", "no tests", "timeout",
+              "suspicious", "unchecked")  # fmt: skip
+    width = max(len(header[0]), *(len(r[0]) for r in rows))
+    print(f"{header[0]:<{width}}  " + "  ".join(f"{h:>8}" for h in header[1:]))
+    for row in rows:
+        print(f"{row[0]:<{width}}  " + "  ".join(f"{str(v):>8}" for v in row[1:]))
+    print("score = killed (timeouts included) / checked; the target is 90% a module.")
+    if survivors:
+        print(f"\n{len(survivors)} not killed (mutmut show NAME for the whole diff):")
+    for _, name, source, status in sorted(survivors):
+        print(f"  [{status}] {name}")
+        if diffs:
+            for line in changed_lines(name, source):
+                print(f"      {line.strip()[:150]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
