@@ -122,6 +122,8 @@ def bombing_variables(bombing: Bombing, verdict: Verdict) -> dict[str, object]:
     """What bombing.j2 says at the start: the episode so far and what qmvc does with it."""
     from datetime import datetime
 
+    from qmvc.engine.tree import duration_text
+
     now = datetime.now().strftime("%Y-%m-%d %H:%M")
     return {
         "rule": bombing.rule,
@@ -132,17 +134,12 @@ def bombing_variables(bombing: Bombing, verdict: Verdict) -> dict[str, object]:
         "last": now,
         "viruses": tuple(v for report in verdict.scanners for v in report.viruses),
         "actions": bombing_actions(bombing.actions, bombing.quiet_seconds),
-        "quiet": _duration(bombing.quiet_seconds),
+        "quiet": duration_text(bombing.quiet_seconds),
     }
 
 
 def bombing_actions(actions: tuple[Action, ...], quiet_seconds: float) -> tuple[str, ...]:
+    from qmvc.engine.tree import duration_text
+
     words = [" ".join((a.kind, *a.targets)) for a in actions]
-    return (*words, f"no notices for {_duration(quiet_seconds)}")
-
-
-def _duration(seconds: float) -> str:
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
+    return (*words, f"no notices for {duration_text(quiet_seconds)}")

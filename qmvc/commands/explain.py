@@ -135,7 +135,6 @@ def _explain(
     from qmvc.engine.scanning import scanner_provider
     from qmvc.message.envelope import assume_envelope
     from qmvc.message.facts import MessageFacts
-
     from qmvc.paths import qmvc_dir
     from qmvc.state.factory import LazyStore
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from qmvc.engine.tree import BomberNode, ProfileTree, RateSpec
+from qmvc.engine.tree import BomberNode, ProfileTree, RateSpec, duration_text
 from qmvc.engine.verdict import Action, TraceStep
 from qmvc.message.facts import MessageFacts
 from qmvc.record import Record
@@ -213,7 +213,7 @@ def ended_bombings(bombers: Sequence[BomberNode], store: StateStore) -> list[dic
                     "last": _local(episode.last),
                     "viruses": tuple(info.get("viruses", ())),
                     "actions": tuple(info.get("actions", ())),
-                    "quiet": _duration(float(info.get("quiet_seconds", quiet))),
+                    "quiet": duration_text(float(info.get("quiet_seconds", quiet))),
                 }
             )
         return ended
@@ -223,10 +223,3 @@ def ended_bombings(bombers: Sequence[BomberNode], store: StateStore) -> list[dic
 
 def _local(stamp: float) -> str:
     return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")
-
-
-def _duration(seconds: float) -> str:
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"

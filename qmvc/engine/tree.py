@@ -147,6 +147,14 @@ class ScanNode(Record):
 OUTCOMES = ("clean", "badmail", "virus", "scanner-failure", "too-large")
 
 
+def duration_text(seconds: float) -> str:
+    """`600.0` → `10m`: a duration as a policy writes it."""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
 class RateSpec(Record):
     """A compiled rate test: `description` is the policy's own words for explain."""
 

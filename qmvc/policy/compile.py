@@ -127,7 +127,7 @@ class _Compiler:
                         t.threshold,
                         t.window_seconds,
                         f"{t.kind} {t.way} same {t.source} > {t.threshold} per "
-                        f"{_duration_text(t.window_seconds)}",
+                        f"{tree.duration_text(t.window_seconds)}",
                         t.span,
                     )
                     for t in b.tests
@@ -342,11 +342,3 @@ def _pattern_source(pattern: ast.Text | ast.Regex | None) -> str:
     if isinstance(pattern, ast.Text):
         return pattern.text
     return f"(?{pattern.flags}){pattern.pattern}" if pattern.flags else pattern.pattern
-
-
-def _duration_text(seconds: float) -> str:
-    """`600.0` → `10m`: a window as the policy would write it."""
-    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
