@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,6 +21,8 @@ from qmvc.logs.line import parse_line
 from qmvc.message.envelope import Envelope
 from qmvc.message.facts import MessageFacts
 from qmvc.policy.policy import Policy
+from qmvc.scanners.abandon import run_abandonable
+from qmvc.scanners.command import ABANDONED, run_bounded
 from tests.clamd_support import RunningClamd
 from tests.corpus.make_corpus import eicar
 
@@ -191,6 +194,22 @@ profile p default {{
         ("slow", "skipped", (), "another engine already found a virus"),
     ]
     assert _none_left(f"{tmp_path}/slow-answered", seconds=5), "the slow engine was left running"
+
+
+def test_an_engine_whose_scan_was_given_up_before_it_started_never_runs(
+    tmp_path: Path,
+) -> None:
+    """The race behind the test above: clamd finds the virus while the other engine's thread
+    is still writing its parts, before there is a process to kill."""
+    hang = Path(__file__).parent / "fake_engines" / "hang.py"
+    record = tmp_path / "record"
+    stop = threading.Event()
+    stop.set()
+    argv = [sys.executable, str(hang), str(tmp_path), str(record)]
+    outcome = run_abandonable(stop, lambda: run_bounded(argv, 20.0))
+    assert (outcome.exit_code, outcome.failure) == (None, ABANDONED)
+    assert not record.exists()
+    assert run_abandonable(threading.Event(), lambda: run_bounded(["true"], 20.0)).exit_code == 0
 
 
 def _none_left(marker: str, seconds: float) -> bool:

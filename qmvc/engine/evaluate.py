@@ -430,17 +430,26 @@ def _scan_parallel(
     cache: _CacheConfig | None,
 ) -> list[ScannerReport]:
     """All engines at once; the first virus stops waiting for the others."""
+    import threading
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+    from functools import partial
+
+    from qmvc.scanners.abandon import run_abandonable
 
     results: dict[str, ScanResult | None] = {}
+    stop = threading.Event()
     pool = ThreadPoolExecutor(max_workers=max(1, len(engines)))
-    pending = {pool.submit(_run, name, engine, facts, cache): name for name, engine in engines}
+    pending = {
+        pool.submit(run_abandonable, stop, partial(_run, name, engine, facts, cache)): name
+        for name, engine in engines
+    }
     while pending:
         done, _ = wait(pending, return_when=FIRST_COMPLETED)
         for future in done:
             results[pending.pop(future)] = future.result()
         if any(r is not None and r.status == "infected" for r in results.values()):
             break
+    stop.set()
     pool.shutdown(wait=False, cancel_futures=True)
     stop_abandoned_engines()
     reports: list[ScannerReport] = []

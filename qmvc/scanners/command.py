@@ -20,10 +20,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from qmvc.scanners.abandon import abandoned
 from qmvc.scanners.base import AttachmentParts, ScanPart, ScanResult, ScanStatus, no_attachments
 from qmvc.scanners.sanitise import safe_file_names
 from qmvc.scanners.spec import CommandSpec
@@ -48,17 +50,26 @@ class CommandOutcome:
 
 _RUNNING: set[int] = set()
 """Process groups of the engines running now, so that a scan given up on can end them."""
+_RUNNING_LOCK = threading.Lock()
+ABANDONED = "not run: the scan was given up on"
 
 
 def stop_running_engines() -> None:
     """Kill every engine still running: a parallel scan that already has its virus, or a
-    delivery interrupted while engines run in other threads, must not leave them behind."""
-    for group in list(_RUNNING):
+    delivery interrupted while engines run in other threads, must not leave them behind.
+    The caller sets the scan's abandonment event first (`qmvc.scanners.abandon`), so an
+    engine starting meanwhile is either in `_RUNNING` here or sees the event itself."""
+    with _RUNNING_LOCK:
+        groups = list(_RUNNING)
+    for group in groups:
         _kill_group(group)
 
 
 def run_bounded(argv: Sequence[str], timeout_seconds: float) -> CommandOutcome:
-    """Runs argv (no shell) in its own process group, killing the whole group on timeout."""
+    """Runs argv (no shell) in its own process group, killing the whole group on timeout
+    or when the scan it works for is abandoned as it starts."""
+    if abandoned():
+        return CommandOutcome(None, "", ABANDONED)
     try:
         process = subprocess.Popen(
             list(argv),
@@ -71,7 +82,10 @@ def run_bounded(argv: Sequence[str], timeout_seconds: float) -> CommandOutcome:
         name = argv[0] if argv else "(empty command)"
         return CommandOutcome(None, "", f"cannot run {name}: {error}")
     timeout_seconds = min(timeout_seconds, MAX_RUN_SECONDS)
-    _RUNNING.add(process.pid)
+    with _RUNNING_LOCK:
+        _RUNNING.add(process.pid)
+    if abandoned():  # set after the check above: stop_running_engines may have missed us
+        _kill_group(process.pid)
     try:
         output, _ = process.communicate(timeout=timeout_seconds)
     except subprocess.TimeoutExpired:
@@ -82,7 +96,8 @@ def run_bounded(argv: Sequence[str], timeout_seconds: float) -> CommandOutcome:
         process.wait()
         raise
     finally:
-        _RUNNING.discard(process.pid)
+        with _RUNNING_LOCK:
+            _RUNNING.discard(process.pid)
     text = output.decode("utf-8", errors="replace")
     if process.returncode < 0:
         return CommandOutcome(

@@ -11,6 +11,7 @@ counts as unavailable. Old rows are pruned inside an ordinary write at most once
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,8 +68,7 @@ class SqliteStore:
 
     def _prepare(self) -> None:
         """WAL and the schema persist in the file, so only its first user writes them."""
-        if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            self._db.execute("PRAGMA journal_mode=WAL")
+        self._enter_wal()
         self._db.execute("PRAGMA synchronous=NORMAL")
         if self._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
             return
@@ -82,6 +82,21 @@ class SqliteStore:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+
+    def _enter_wal(self) -> None:
+        """Switches a new file to WAL. SQLite answers "database is locked" at once, without
+        its busy handler, when other connections hold the file meanwhile (as when many
+        deliveries open a new store together), so this retries until BUSY_TIMEOUT_SECONDS."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        pause = 0.005
+        while self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
 
     @contextmanager
     def _writing(self, now: float) -> Iterator[sqlite3.Connection]:
