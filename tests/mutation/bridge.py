@@ -47,9 +47,6 @@ INCOMPATIBLE = {
         "asserts that a delivery imports no hashlib; mutmut's trampoline imports it",
     "tests/test_notices.py::test_hot_path_modules_do_not_import_jinja2":
         "asserts that the hot path imports no email; mutmut's trampoline imports it",
-    "tests/test_scan_pipeline.py::test_parallel_returns_when_the_first_virus_is_found":
-        "flaky under load, without mutmut too: the abandoned engine is sometimes still alive "
-        "after 5 s (tests/mutation/NOTES.md)",
 }  # fmt: skip
 STATS_FAILURES = Path("stats-failures.txt")
 """Relative to the working directory of mutmut's pytest runs, mutants/."""
