@@ -31,6 +31,7 @@ COMMANDS = {
     "report": ("report", "summarise qmvc.log: outcomes, rules, viruses, senders, recipients"),
     "update-signatures": ("update_signatures", "run each scanner's signature update"),
     "doctor": ("doctor", "check the deployment as the delivering user: files, scanners, injector"),
+    "fmt": ("fmt", "print a policy in the canonical layout; --check, --diff, -w"),
 }
 
 

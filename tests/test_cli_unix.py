@@ -265,8 +265,18 @@ def doctor_json(tmp_path: Path, documented: set[str]) -> None:
     assert set(result["checks"][0]) == {"check", "status", "detail", "fix"}
 
 
+def fmt_json(tmp_path: Path, documented: set[str]) -> None:
+    squeezed = tmp_path / "squeezed.qmvc"
+    squeezed.write_text("profile p default {on clean {deliver}}\n")
+    results = qmvc_json(tmp_path, "fmt", DEFAULT_POLICY, str(squeezed))
+    assert keys_of_each(results) == [documented] * 2
+    assert [(r["changed"], bool(r["diff"])) for r in results] == [(False, False), (True, True)]
+    assert results[1]["formatted"] == "profile p default {\n  on clean { deliver }\n}\n"
+
+
 JSON_CASES: dict[str, Callable[[Path, set[str]], None]] = {
     "doctor": doctor_json,
+    "fmt": fmt_json,
     "check-policy": check_policy_json,
     "explain": explain_json,
     "notice": notice_json,
