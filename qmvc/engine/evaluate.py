@@ -144,13 +144,12 @@ class _Walk:
 
     def _text(self, node: tree.TextMatch) -> tuple[bool, str]:
         groups = _field_groups(self.facts, node.field, node.header)
-        pattern = _regex(node.regex, node.ignore_case)
 
         def first_match(group: list[tuple[str, str]]) -> tuple[str, str, re.Match[str]] | None:
             for value, origin in group:
                 if node.literals and not _holds_literal(node, value):
-                    continue  # substrings: `in` decides, the regex runs only on a hit
-                match = pattern.search(value)
+                    continue  # substrings: `in` decides, the regex compiles and runs on a hit
+                match = _regex(node.regex, node.ignore_case).search(value)
                 if match:
                     return value, origin, match
             return None
@@ -315,7 +314,7 @@ def evaluate(
             on_outcome = f"bomber {bombing.rule} ({bombing.source})"
     for action in actions:
         walk.trace.append(
-            TraceStep(f"{on_outcome}: would {_describe_action(action)}", action.span, "true", "", 0)
+            TraceStep(f"{on_outcome}: would {describe_action(action)}", action.span, "true", "", 0)
         )
     return Verdict(
         outcome,
@@ -533,7 +532,8 @@ def exit_code(actions: Iterable[Action]) -> int:
     return EXIT_DEFER  # the checker forbids this; deferring is the answer that loses nothing
 
 
-def _describe_action(action: Action) -> str:
+def describe_action(action: Action) -> str:
+    """An action in the policy's words: `keep "quarantine/virus"`, `notify av, recipient`."""
     targets = ", ".join(
         f'"{t}"' if action.kind in ("keep", "forward") else t for t in action.targets
     )
