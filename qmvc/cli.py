@@ -32,6 +32,7 @@ COMMANDS = {
     "update-signatures": ("update_signatures", "run each scanner's signature update"),
     "doctor": ("doctor", "check the deployment as the delivering user: files, scanners, injector"),
     "fmt": ("fmt", "print a policy in the canonical layout; --check, --diff, -w"),
+    "test": ("test", "run a policy's test cases: messages and the verdicts they must get"),
 }
 
 

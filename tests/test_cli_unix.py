@@ -274,9 +274,17 @@ def fmt_json(tmp_path: Path, documented: set[str]) -> None:
     assert results[1]["formatted"] == "profile p default {\n  on clean { deliver }\n}\n"
 
 
+def qmvc_test_json(tmp_path: Path, documented: set[str]) -> None:
+    results = qmvc_json(tmp_path, "test", "--policy", DEFAULT_POLICY, "--coverage")
+    assert keys_of_each(results) == [documented]
+    assert results[0]["failed"] == 0 and results[0]["uncovered"]
+    assert set(results[0]["cases"][0]) == {"file", "name", "ok", "failures", "verdict", "deciding"}
+
+
 JSON_CASES: dict[str, Callable[[Path, set[str]], None]] = {
     "doctor": doctor_json,
     "fmt": fmt_json,
+    "test": qmvc_test_json,
     "check-policy": check_policy_json,
     "explain": explain_json,
     "notice": notice_json,

@@ -206,7 +206,7 @@ def _print_verdict(verdict: Verdict) -> None:
         style,
     )
     for prefix, step in _tree_prefixes(verdict.trace):
-        emit(prefix + _trace_line(step), RESULT_STYLES.get(step.result, ""))
+        emit(prefix + trace_line(step), RESULT_STYLES.get(step.result, ""))
     for criterion in verdict.criteria:
         emit(f"badmail: {criterion.name}: {criterion.evidence}", "bold red")
     for report in verdict.scanners:
@@ -229,7 +229,7 @@ def _found(report: ScannerReport) -> str:
     )
 
 
-def _trace_line(step: TraceStep) -> str:
+def trace_line(step: TraceStep) -> str:
     where = f"  [{step.span}]" if step.span and step.span.line else ""
     detail = f": {step.detail}" if step.detail else ""
     return f"{step.result:<7} {step.node}{detail}{where}"

@@ -1,0 +1,1 @@
+"""Policy test cases (`qmvc test`): loading them, running them through the evaluator."""
