@@ -534,7 +534,6 @@ def exit_code(actions: Iterable[Action]) -> int:
 
 def describe_action(action: Action) -> str:
     """An action in the policy's words: `keep "quarantine/virus"`, `notify av, recipient`."""
-    """An action in the policy's words: `keep "quarantine/virus"`, `notify av, recipient`."""
     targets = ", ".join(
         f'"{t}"' if action.kind in ("keep", "forward") else t for t in action.targets
     )
