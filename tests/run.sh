@@ -15,6 +15,7 @@ command -v zip >/dev/null 2>&1 || need_apt+=(zip)
 command -v genisoimage >/dev/null 2>&1 || need_apt+=(genisoimage)
 command -v gcab >/dev/null 2>&1 || need_apt+=(gcab)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -237,7 +237,7 @@ def notice_json(tmp_path: Path, documented: set[str]) -> None:
 def report_json(tmp_path: Path, documented: set[str]) -> None:
     summary = qmvc_json(tmp_path, "report", str(log_of_viruses(tmp_path / "qmvc.log", senders=3)))
     assert keys_of_each(summary) == [documented]
-    assert (summary["messages"], summary["unparsed"]) == (3, 1)
+    assert (summary["messages"], summary["malformed"]) == (3, 1)
 
 
 def update_signatures_json(tmp_path: Path, documented: set[str]) -> None:

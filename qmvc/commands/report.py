@@ -1,34 +1,138 @@
-"""`qmvc report [LOG]`: what qmvc.log says — outcomes, rules, viruses, their sources and sinks."""
+"""`qmvc report [LOG…]`: the Virulator — what qmvc.log and qmvc.rep say about a period:
+outcomes, rules, viruses, their sources and sinks, scanners, bombings, as text, JSON or HTML.
+
+With `--show RULE` or `--virus NAME` it prints the log lines behind that figure instead.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from qmvc.paths import qmvc_dir
 
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from qmvc.logs.reading import OpenLog
+    from qmvc.report.collect import Collector
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("log", nargs="?", type=Path, help="a qmvc.log (default: QMVC_DIR/qmvc.log)")
     parser.add_argument(
-        "--top", type=int, default=10, help="rows per table, text or JSON (default 10)"
+        "logs",
+        nargs="*",
+        type=Path,
+        metavar="LOG",
+        help="qmvc.log or qmvc.rep files (plain or gzip), rotated copies, multilog or qmvc "
+        "directories (default: qmvc.log, qmvc.rep and their rotations in QMVC_DIR)",
+    )
+    parser.add_argument("--since", help="from this time: 2026-11-24, '2026-11-24 07:00', 7d, 24h")
+    parser.add_argument("--until", help="before this time (a date alone: to its end)")
+    parser.add_argument("--domain", help="only messages to recipients in this domain")
+    parser.add_argument("--by", choices=("hour", "day"), help="time series step (default: auto)")
+    parser.add_argument("--html", type=Path, metavar="FILE", help="also write an HTML page")
+    parser.add_argument("--show", metavar="RULE", help="list the log lines where RULE matched")
+    parser.add_argument("--virus", metavar="NAME", help="list the log lines that found NAME")
+    parser.add_argument(
+        "--top", type=int, default=10, help="rows per table, text, JSON or HTML (default 10)"
     )
 
 
 def run(args: argparse.Namespace, policy_path: Path) -> int:
-    from qmvc.logs.analysis import render_summary, summarise
+    from qmvc.logs.reading import log_files
+    from qmvc.report.collect import Collector
+    from qmvc.report.period import EARLIEST, LATEST, parse_moment
 
-    path = args.log or qmvc_dir() / "qmvc.log"
     try:
-        with path.open(encoding="ascii", errors="replace") as lines:
-            summary = summarise(lines)
-    except OSError as exc:
-        print(f"qmvc report: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        now = datetime.now()
+        since = parse_moment(args.since, now) if args.since else EARLIEST
+        until = parse_moment(args.until, now, until=True) if args.until else LATEST
+    except ValueError as exc:
+        print(f"qmvc report: {exc}", file=sys.stderr)
         return 2
+    files = log_files(args.logs, qmvc_dir())
+    traced: list[dict[str, Any]] = []
+    tracing = args.show is not None or args.virus is not None
+    collector = Collector(
+        since,
+        until,
+        args.domain,
+        args.show,
+        args.virus,
+        _tracer(args.format, traced) if tracing else None,
+    )
+    explicit = set(args.logs)
+    readable = [f for f in files if f in explicit or f.exists()]
+    try:
+        _read_all(collector, readable)
+    except OSError as exc:
+        print(f"qmvc report: cannot read {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if tracing:
+        if args.format == "json":
+            print(json.dumps({"rule": args.show, "virus": args.virus, "lines": traced}, indent=2))
+        return 0
+    from qmvc.report.figures import document
+
+    report = document(collector.counts, args.top, since, until, args.domain, args.by)
+    if args.html:
+        from qmvc.report.html import render_html
+
+        try:
+            args.html.write_text(render_html(report), encoding="utf-8")
+        except OSError as exc:
+            print(f"qmvc report: cannot write {args.html}: {exc.strerror}", file=sys.stderr)
+            return 2
     if args.format == "json":
-        print(json.dumps(summary.to_json(args.top), indent=2))
+        print(json.dumps(report, indent=2))
     else:
-        print(render_summary(summary, args.top))
+        from qmvc.report.text import PipeConsole, render
+
+        render(report, PipeConsole(highlight=False, width=None if sys.stdout.isatty() else 120))
     return 0
+
+
+def _tracer(output_format: str, traced: list[dict[str, Any]]) -> Callable[[str, int, str], None]:
+    """Text prints each line as found (a grep-like `file:line: text`); JSON collects them."""
+    from qmvc.logs.escape import escape
+
+    def found(name: str, number: int, line: str) -> None:
+        if output_format == "json":
+            traced.append({"file": name, "line": number, "text": line})
+        else:
+            print(f"{name}:{number}: {escape(line, ascii_only=False)}")
+
+    return found
+
+
+def _read_all(collector: Collector, files: list[Path]) -> None:
+    """Read every file; a progress bar on stderr only when it is a terminal."""
+    from qmvc.logs.reading import open_log
+
+    if not sys.stderr.isatty():
+        for path in files:
+            with open_log(path) as log:
+                collector.read(str(path), log)
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    total = sum(path.stat().st_size for path in files)
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("reading logs", total=total)
+        done = 0
+        for path in files:
+            with open_log(path) as log:
+                collector.read(str(path), log, partial(_advance, progress, task, done, log))
+                done += log.size
+
+
+def _advance(progress: Progress, task: TaskID, done: int, log: OpenLog) -> None:
+    progress.update(task, completed=done + log.position())

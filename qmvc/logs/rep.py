@@ -11,6 +11,7 @@ An entry is a delimiter line, then one `key: value` line per fact, then a blank 
     message-id: <3BE79C1B.5F3A@example.com>
     subject: Gruß
     size: 20480
+    client: 192.0.2.7
     matched: filename "GF112.doc.com" at default.qmvc:12:5
     scanner: clamd ran 0.41 s: W32/Goner@MM
     scanner: fsav skipped (badmail found)
@@ -18,15 +19,18 @@ An entry is a delimiter line, then one `key: value` line per fact, then a blank 
     action: notify av_guard
     kept: /home/alias/.qmvc/quarantine/new/1005034971.94935.mx,S=20480
     notice: sent av to virus@wdr.de in de
+    bombing: infected-flood infected 12 going-on sender bomber@example.net
 
 Values are escaped (`qmvc.logs.escape`, keeping printable letters): no CR, LF, control or
 separator character from a subject or a file name can end a line, so message content can
-neither forge a delimiter nor a `key:` line. `parse_reports` reads the entries back.
+neither forge a delimiter nor a `key:` line. `parse_reports` reads the entries back;
+`iter_reports` does it line by line for logs too large to hold. A `bombing:` line (rule,
+kind, copies so far, `started` or `going-on`, source) marks a message of a virus bombing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from qmvc.engine.verdict import Verdict
@@ -41,17 +45,27 @@ def _value(text: str) -> str:
     return escape(text, ascii_only=False)
 
 
+def _word(text: str) -> str:
+    """A value that a space must not split: `bombing:` lines are read word by word."""
+    return escape(text, reserved=" ", ascii_only=False)
+
+
 def _quoted(text: str) -> str:
     """Evidence in double quotes, so leading or trailing spaces stay visible."""
     return '"' + escape(text, reserved='"', ascii_only=False) + '"'
 
 
 def format_report(
-    verdict: Verdict, record: LogRecord, subject: str, performed: Sequence[tuple[str, str]] = ()
+    verdict: Verdict,
+    record: LogRecord,
+    subject: str,
+    performed: Sequence[tuple[str, str]] = (),
+    client: str = "",
 ) -> str:
     """The report entry for one message, ending with a blank line. The outcome is the log
     line's (`deferred` when an action failed); `performed` is what the actions did:
-    `kept: FILE`, `forwarded: ADDRESS`, `notice: sent av to a@b in de`, `deferred: WHY`."""
+    `kept: FILE`, `forwarded: ADDRESS`, `notice: sent av to a@b in de`, `deferred: WHY`;
+    `client` the SMTP client's address (`qmvc.engine.bombers.client_ip`), if known."""
     lines = [
         f"{DELIMITER_START}{record.start.strftime(START_FORMAT)} pid {record.pid}{DELIMITER_END}",
         f"outcome: {_value(record.outcome)}",
@@ -63,6 +77,8 @@ def format_report(
         f"subject: {_value(subject)}",
         f"size: {record.size}",
     ]
+    if client:
+        lines.append(f"client: {_value(client)}")
     lines += [
         f"matched: {_value(match.name)} {_quoted(match.evidence)} at {_value(str(match.span))}"
         for match in verdict.criteria
@@ -79,6 +95,12 @@ def format_report(
         for action in verdict.actions
     ]
     lines += [f"{key}: {_value(value)}" for key, value in performed]
+    bombing = verdict.bombing
+    if bombing is not None:
+        lines.append(
+            f"bombing: {_word(bombing.rule)} {_word(bombing.kind)} {bombing.count} "
+            f"{'started' if bombing.started else 'going-on'} {_value(bombing.source)}"
+        )
     return "\n".join(lines) + "\n\n"
 
 
@@ -89,12 +111,25 @@ def append_report(path: Path, text: str) -> None:
 
 def parse_reports(text: str) -> list[list[tuple[str, str]]]:
     """Each entry as its (key, value) lines in order, the delimiter as ("report", stamp)."""
-    entries: list[list[tuple[str, str]]] = []
-    for line in text.splitlines():
+    return [entry for entry in iter_reports(text.splitlines()) if entry[0][0] == "report"]
+
+
+def iter_reports(lines: Iterable[str]) -> Iterator[list[tuple[str, str]]]:
+    """Entries as `parse_reports` gives them, each as soon as it ends, and each non-blank
+    line outside an entry as `[("stray", line)]`, so a reader can count what it skipped."""
+    entry: list[tuple[str, str]] = []
+    for line in lines:
+        line = line.rstrip("\n")
         if line.startswith(DELIMITER_START) and line.endswith(DELIMITER_END):
-            stamp = line[len(DELIMITER_START) : -len(DELIMITER_END)]
-            entries.append([("report", stamp)])
-        elif line and entries:
+            if entry:
+                yield entry
+            entry = [("report", line[len(DELIMITER_START) : -len(DELIMITER_END)])]
+        elif not line:
+            continue
+        elif entry:
             key, _, value = line.partition(": ")
-            entries[-1].append((key, unescape(value)))
-    return entries
+            entry.append((key, unescape(value)))
+        else:
+            yield [("stray", line)]
+    if entry:
+        yield entry

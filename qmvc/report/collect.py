@@ -1,0 +1,309 @@
+"""The Virulator's reading: counts over qmvc.log and qmvc.rep lines, one pass, in memory that
+grows with the number of distinct senders, rules, hours and episodes, never with the lines.
+
+Each file is told apart by its first line: a report entry's delimiter makes it a qmvc.rep,
+anything else a qmvc.log. A line that is neither a delivery line nor a `qmvc-update` line
+(written by `qmvc update-signatures`) is counted as malformed, never fatal.
+
+What counts as what, for a mail admin: a message qmail was told to retry (RC:111) is
+`deferred` whatever its logged outcome, and is counted again when qmail retries it, so its
+sender, recipient and rules are counted only then; the others count by their logged outcome
+(QMVC 1.x lines, which have none, by their flags). Sources and sinks are those of virus and
+badmail messages. A message belongs to the recipient's domain (the part after the last `@`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from qmvc.logs.escape import escape
+from qmvc.logs.line import START_FORMAT, parse_line, quick_fields
+from qmvc.logs.reading import OpenLog, strip_stamp
+from qmvc.logs.rep import DELIMITER_START, iter_reports
+from qmvc.report.period import EARLIEST, LATEST
+
+Pairs = tuple[tuple[str, str], ...]
+Traced = Callable[[str, int, str], None]
+"""Called with file name, line number and line for each log line behind a traced figure."""
+
+MALFORMED_EXAMPLES = 20
+PROGRESS_EVERY = 1 << 16
+STAMP_LENGTH = len("20011106 09:22:51")
+INCIDENTS = ("virus", "badmail")
+
+
+def outcome_of(outcome: str, criteria: Pairs, scanners: Pairs) -> str:
+    """The logged outcome; QMVC 1.x lines have none, so it follows from their flags."""
+    if outcome:
+        return outcome
+    if any(code == "1" for _, code in scanners):
+        return "virus"
+    if any(flag == "1" for _, flag in criteria):
+        return "badmail"
+    return "clean"
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+@dataclass
+class Episode:
+    """A bombing as qmvc.rep tells it: from the copy that started it to the last one seen."""
+
+    rule: str
+    kind: str
+    source: str
+    first: str
+    last: str
+    messages: int = 0
+    peak: int = 0
+
+
+@dataclass
+class Counts:
+    """Everything counted; `qmvc.report.figures` turns it into the report's document.
+    Times are stamps as the log writes them (`YYYYMMDD HH:MM:SS`)."""
+
+    first: str = LATEST
+    last: str = EARLIEST
+    delivery_ms: int = 0
+    hours: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(`YYYYMMDD HH`, category) → messages."""
+    kinds: Counter[tuple[str, str, int, Pairs, Pairs]] = field(default_factory=Counter)
+    """(domain, category, exit code, criteria, scanners) → messages: one key per line, as
+    few distinct keys as there are domains times combinations of flags."""
+    viruses: dict[str, list[int | str]] = field(default_factory=dict)
+    """virus → [count, first, last]."""
+    senders: Counter[tuple[str, str]] = field(default_factory=Counter)
+    recipients: Counter[tuple[str, str]] = field(default_factory=Counter)
+    clients: Counter[tuple[str, str]] = field(default_factory=Counter)
+    subjects: Counter[tuple[str, str]] = field(default_factory=Counter)
+    scanner_seconds: dict[str, list[float]] = field(default_factory=dict)
+    """scanner → [seconds, runs] from qmvc.rep (qmvc.log has the verdict, not the time)."""
+    episodes: list[Episode] = field(default_factory=list)
+    updates: dict[str, list[int | str]] = field(default_factory=dict)
+    """engine → [ok, failed, last stamp, last status]."""
+    reports: int = 0
+    malformed: int = 0
+    malformed_lines: list[tuple[str, int, str]] = field(default_factory=list)
+    files: list[tuple[str, int]] = field(default_factory=list)
+
+
+class Collector:
+    """Reads log files into Counts, for messages started in [since, until) and, with a
+    domain, only for recipients in it. `traced` gets the lines behind `--show RULE`
+    (the rule matched) or `--virus NAME` (the virus was found)."""
+
+    def __init__(
+        self,
+        since: str = EARLIEST,
+        until: str = LATEST,
+        domain: str | None = None,
+        rule: str | None = None,
+        virus: str | None = None,
+        traced: Traced | None = None,
+    ) -> None:
+        self.counts = Counts()
+        self.since, self.until = since, until
+        self.domain = domain.lower() if domain else None
+        self.rule, self.virus, self.traced = rule, virus, traced
+        self._open_episodes: dict[tuple[str, str], Episode] = {}
+        self._name = ""
+        self._number = 0
+
+    def read(self, name: str, log: OpenLog, progress: Callable[[], None] | None = None) -> None:
+        """All lines of one file; `progress` is called every PROGRESS_EVERY lines."""
+        self._name, self._number = name, 0
+        lines = iter(log.lines)
+        head = list(itertools.islice(lines, 1))
+        whole = itertools.chain(head, lines)
+        if head and strip_stamp(head[0]).startswith(DELIMITER_START):
+            self._read_reports(whole, progress)
+        else:
+            self._read_log(whole, progress)
+        self.counts.files.append((name, self._number))
+
+    def _read_log(self, lines: Iterable[str], progress: Callable[[], None] | None) -> None:
+        count, quick, number = self._count, quick_fields, 0
+        for number, line in enumerate(lines, 1):
+            if line[0] == "@":
+                line = strip_stamp(line)
+            fields = quick(line)
+            if fields is None:
+                self._number = number
+                self._slow(line)
+            elif count(*fields) and self.traced:
+                self._trace(number, line, fields[3], fields[9])
+            if progress is not None and not number % PROGRESS_EVERY:
+                progress()
+        self._number = number
+
+    def _slow(self, line: str) -> None:
+        text = line.rstrip("\n")
+        if not text.strip():
+            return
+        if text.startswith("qmvc-update "):
+            self._update(text)
+            return
+        try:
+            record = parse_line(text)
+        except ValueError:
+            self._malformed(text)
+            return
+        fields = (
+            record.start.strftime(START_FORMAT),
+            record.sender,
+            record.recipient,
+            record.criteria,
+            record.scanners,
+            record.exit_code,
+            record.profile,
+            record.outcome,
+            record.duration_ms,
+            record.viruses,
+        )
+        if self._count(*fields) and self.traced:
+            self._trace(self._number, text, record.criteria, record.viruses)
+
+    def _count(
+        self,
+        start: str,
+        sender: str,
+        recipient: str,
+        criteria: Pairs,
+        scanners: Pairs,
+        exit_code: int,
+        profile: str,
+        outcome: str,
+        duration_ms: int,
+        viruses: tuple[str, ...],
+    ) -> bool:
+        """Count one delivery line; False when it is outside the period or the domain."""
+        if start < self.since or start >= self.until:
+            return False
+        domain = domain_of(recipient)
+        if self.domain is not None and domain != self.domain:
+            return False
+        counts = self.counts
+        category = outcome or outcome_of(outcome, criteria, scanners)
+        if exit_code == 111:
+            category = "deferred"
+        if start < counts.first:
+            counts.first = start
+        if start > counts.last:
+            counts.last = start
+        counts.delivery_ms += duration_ms
+        counts.hours[start[:11], category] += 1
+        counts.kinds[domain, category, exit_code, criteria, scanners] += 1
+        if category in INCIDENTS:
+            counts.senders[sender or "<>", category] += 1
+            counts.recipients[recipient, category] += 1
+            for virus in viruses:
+                seen = counts.viruses.get(virus)
+                if seen is None:
+                    counts.viruses[virus] = [1, start, start]
+                else:
+                    seen[0] = int(seen[0]) + 1
+                    seen[1] = min(str(seen[1]), start)
+                    seen[2] = max(str(seen[2]), start)
+        return True
+
+    def _trace(self, number: int, line: str, criteria: Pairs, viruses: tuple[str, ...]) -> None:
+        assert self.traced is not None
+        if (self.rule is not None and (self.rule, "1") in criteria) or (
+            self.virus is not None and self.virus in viruses
+        ):
+            self.traced(self._name, number, line.rstrip("\n"))
+
+    def _update(self, text: str) -> None:
+        """`qmvc-update STAMP|engine|ok|rc=N|s=T|output`, one per engine and run."""
+        fields = text.split("|")
+        stamp = fields[0][len("qmvc-update ") :]
+        if len(fields) < 3 or fields[2] not in ("ok", "failed") or len(stamp) != STAMP_LENGTH:
+            self._malformed(text)
+            return
+        if not self.since <= stamp < self.until:
+            return
+        engine = self.counts.updates.setdefault(fields[1], [0, 0, "", ""])
+        engine[0 if fields[2] == "ok" else 1] = int(engine[0 if fields[2] == "ok" else 1]) + 1
+        if stamp >= str(engine[2]):
+            engine[2], engine[3] = stamp, fields[2]
+
+    def _malformed(self, text: str) -> None:
+        counts = self.counts
+        counts.malformed += 1
+        if len(counts.malformed_lines) < MALFORMED_EXAMPLES:
+            shown = escape(text[:200], ascii_only=False)
+            counts.malformed_lines.append((self._name, self._number, shown))
+
+    def _numbered(self, lines: Iterable[str], progress: Callable[[], None] | None) -> Iterator[str]:
+        for self._number, line in enumerate(lines, 1):
+            yield strip_stamp(line) if line[0] == "@" else line
+            if progress is not None and not self._number % PROGRESS_EVERY:
+                progress()
+
+    def _read_reports(self, lines: Iterable[str], progress: Callable[[], None] | None) -> None:
+        for entry in iter_reports(self._numbered(lines, progress)):
+            key, value = entry[0]
+            if key == "stray" or len(value) < STAMP_LENGTH:
+                self._malformed(value)
+            else:
+                self._report(value[:STAMP_LENGTH], entry[1:])
+
+    def _report(self, stamp: str, lines: list[tuple[str, str]]) -> None:
+        """One qmvc.rep entry: subject, client, scanners' times and bombings."""
+        if not self.since <= stamp < self.until:
+            return
+        facts: dict[str, str] = {}
+        for key, value in lines:
+            if not key.replace("-", "").isalpha():
+                self._malformed(f"{key}: {value}" if value else key)
+            elif key == "scanner":
+                self._scanner_time(value)
+            elif key == "bombing":
+                self._bombing(stamp, value)
+            else:
+                facts.setdefault(key, value)
+        if self.domain is not None and domain_of(facts.get("recipient", "")) != self.domain:
+            return
+        counts = self.counts
+        counts.reports += 1
+        category = "deferred" if facts.get("exit") == "111" else facts.get("outcome", "")
+        if category in INCIDENTS:
+            counts.subjects[facts.get("subject", ""), category] += 1
+            if facts.get("client"):
+                counts.clients[facts["client"], category] += 1
+
+    def _scanner_time(self, value: str) -> None:
+        """`clamd ran 0.41 s: W32/Goner@MM`: only engines that ran have a time worth a mean."""
+        words = value.split(" ", 3)
+        if len(words) < 4 or words[1] != "ran" or not words[3].startswith("s"):
+            return
+        try:
+            seconds = float(words[2])
+        except ValueError:
+            self._malformed(f"scanner: {value}")
+            return
+        total = self.counts.scanner_seconds.setdefault(words[0], [0.0, 0.0])
+        total[0] += seconds
+        total[1] += 1
+
+    def _bombing(self, stamp: str, value: str) -> None:
+        """`rule kind count started|going-on source`: a `started` line opens an episode."""
+        words = value.split(" ", 4)
+        if len(words) < 5 or not words[2].isdigit() or words[3] not in ("started", "going-on"):
+            self._malformed(f"bombing: {value}")
+            return
+        rule, kind, copies, phase, source = words
+        episode = self._open_episodes.get((rule, source))
+        if episode is None or phase == "started":
+            episode = Episode(rule, kind, source, stamp, stamp)
+            self._open_episodes[rule, source] = episode
+            self.counts.episodes.append(episode)
+        episode.messages += 1
+        episode.last = max(episode.last, stamp)
+        episode.peak = max(episode.peak, int(copies))

@@ -1,0 +1,196 @@
+"""The report's fast path (`quick_fields`) agrees with `parse_line` on every line it accepts,
+and a report read with it equals one read by `parse_line` alone: over lines `format_line`
+writes, lines with their fields mangled, and the readers of rotated and multilog files."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+import qmvc.report.collect
+from qmvc.logs.line import LogRecord, format_line, parse_line, quick_fields
+from qmvc.logs.reading import log_files, open_log, rotations, strip_stamp
+from qmvc.report.collect import Collector
+from qmvc.report.figures import document
+
+names = st.one_of(
+    st.text("ab@.<>'\" :+=", max_size=8), st.text(st.characters(codec="utf-8"), max_size=12)
+)
+"""Plain names take the fast path; any others (escaped in the log) test its refusals."""
+flags = st.sampled_from(["0", "1", "-", "S", "F", "L", "U", "x"])
+records = st.builds(
+    LogRecord,
+    pid=st.integers(0, 10**7),
+    start=st.datetimes(datetime(1000, 1, 1), datetime(9999, 12, 30)).map(
+        lambda moment: moment.replace(microsecond=0)
+    ),
+    end=st.just(datetime(2000, 1, 1)),
+    sender=names,
+    recipient=names,
+    criteria=st.lists(st.tuples(names, flags), max_size=3).map(tuple),
+    scanners=st.lists(st.tuples(names, flags), max_size=2).map(tuple),
+    exit_code=st.sampled_from([0, 99, 100, 111]),
+    profile=names,
+    outcome=st.sampled_from(["", "clean", "badmail", "virus", "deferred", "too-large"]),
+    message_id=names,
+    size=st.integers(0, 10**9),
+    duration_ms=st.integers(0, 10**6),
+    viruses=st.lists(names.filter(bool), max_size=2).map(tuple),
+).map(lambda r: LogRecord(**{**r.as_dict(), "end": r.start + timedelta(seconds=3)}))
+
+
+KEYS = ("profile=", "outcome=", "msgid=", "size=", "ms=", "viruses=")
+
+
+@st.composite
+def lines(draw: st.DrawFn) -> str:
+    """A written line, often mangled: a field cut, replaced or doubled, a byte inserted."""
+    fields = format_line(draw(records)).split("|")
+    mangle = draw(st.sampled_from(["none", "replace", "drop", "double", "insert"]))
+    index = draw(st.integers(0, len(fields) - 1))
+    piece = draw(st.sampled_from(["", "RC:", "25:00:00", "x:", "+", "%", "٣", " 1", "a=b", "\r"]))
+    if mangle == "replace":
+        fields[index] = piece + fields[index][draw(st.integers(0, 3)) :]
+    elif mangle == "drop":
+        del fields[index]
+    elif mangle == "double":
+        fields.insert(index, fields[index])
+    elif mangle == "insert":
+        position = draw(st.integers(0, len(fields[index])))
+        fields[index] = fields[index][:position] + piece + fields[index][position:]
+    return "|".join(fields) + draw(st.sampled_from(["\n", ""]))
+
+
+def expected_fields(line: str) -> tuple[object, ...] | None:
+    try:
+        record = parse_line(line)
+    except ValueError:
+        return None
+    return (
+        record.start.strftime("%Y%m%d %H:%M:%S"),
+        record.sender,
+        record.recipient,
+        record.criteria,
+        record.scanners,
+        record.exit_code,
+        record.profile,
+        record.outcome,
+        record.duration_ms,
+        record.viruses,
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(lines())
+@example("qmvc Pid:1|20010229 09:22:51|a|b|x:0|y:0|RC:0|09:22:52|" + "|".join(KEYS))
+@example("qmvc Pid:1|20261124 23:59:59|a|b||c:1|RC:99|00:00:01|" + "|".join(KEYS) + "A++B")
+def test_quick_fields_are_parse_lines_or_none(line: str) -> None:
+    quick = quick_fields(line)
+    if quick is not None:
+        assert quick == expected_fields(line)
+
+
+@settings(max_examples=100, deadline=None)
+@given(records)
+def test_most_plain_lines_take_the_fast_path(record: LogRecord) -> None:
+    line = format_line(record)
+    if "%" not in line:
+        assert quick_fields(line) == expected_fields(line) != None  # noqa: E711
+
+
+def test_quick_fields_take_the_lines_format_line_writes_without_escapes() -> None:
+    line = format_line(
+        LogRecord(
+            pid=7,
+            start=datetime(2026, 11, 24, 8),
+            end=datetime(2026, 11, 24, 8, 0, 1),
+            sender="a@b",
+            recipient="c@d",
+            criteria=(("x", "1"),),
+            scanners=(("c", "0"),),
+            exit_code=99,
+            outcome="badmail",
+        )
+    )
+    assert quick_fields(line) == expected_fields(line)
+    assert quick_fields(line.replace("a@b", "a%7Cb")) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(lines(), max_size=30))
+def test_a_report_read_fast_equals_one_read_by_parse_line(logged: list[str]) -> None:
+    fast, slow = Collector(), Collector()
+    for collector in (fast, slow):
+        collector._name = "log"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(qmvc.report.collect, "quick_fields", lambda line: None)
+        slow._read_log(iter(logged), None)
+    fast._read_log(iter(logged), None)
+    assert document(fast.counts) == document(slow.counts)
+
+
+def test_multilog_stamps_are_stripped_and_other_lines_kept() -> None:
+    assert strip_stamp("@400000006920f5a3123456ab qmvc Pid:1|x") == "qmvc Pid:1|x"
+    assert strip_stamp("@4000 qmvc Pid:1|x") == "@4000 qmvc Pid:1|x"
+
+
+def test_rotations_are_read_oldest_first(tmp_path: Path) -> None:
+    for name in (
+        "qmvc.log",
+        "qmvc.log.1",
+        "qmvc.log.2.gz",
+        "qmvc.log.10.gz",
+        "qmvc.log-20261101.gz",
+        "qmvc.log.lock",
+        "qmvc.logger",
+    ):
+        (tmp_path / name).write_text("")
+    assert [p.name for p in rotations(tmp_path / "qmvc.log")] == [
+        "qmvc.log.10.gz",
+        "qmvc.log.2.gz",
+        "qmvc.log.1",
+        "qmvc.log-20261101.gz",
+        "qmvc.log",
+    ]
+
+
+def test_a_multilog_directory_is_read_by_stamp_then_current(tmp_path: Path) -> None:
+    line = format_line(
+        LogRecord(
+            pid=1,
+            start=datetime(2026, 11, 24, 8),
+            end=datetime(2026, 11, 24, 8),
+            sender="",
+            recipient="c@d",
+            criteria=(),
+            scanners=(),
+            exit_code=0,
+        )
+    )
+    (tmp_path / "@400000006920f5a3000000aa.s").write_text(f"@400000006920f5a3000000aa {line}\n")
+    (tmp_path / "@400000006920f5a2000000aa.s").write_text("@400000006920f5a2000000aa junk\n")
+    (tmp_path / "current").write_text(f"@400000006920f5a4000000aa {line}\n")
+    (tmp_path / "lock").write_text("")
+    files = log_files([tmp_path], Path("/nonexistent"))
+    assert [p.name for p in files] == [
+        "@400000006920f5a2000000aa.s",
+        "@400000006920f5a3000000aa.s",
+        "current",
+    ]
+    collector = Collector()
+    for path in files:
+        with open_log(path) as log:
+            collector.read(path.name, log)
+    assert (sum(collector.counts.hours.values()), collector.counts.malformed) == (2, 1)
+
+
+def test_gzip_is_told_by_content_not_name(tmp_path: Path) -> None:
+    packed = tmp_path / "qmvc.log.1"
+    packed.write_bytes(gzip.compress(b"first\nsecond\n"))
+    with open_log(packed) as log:
+        assert list(log.lines) == ["first\n", "second\n"]
