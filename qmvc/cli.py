@@ -28,7 +28,7 @@ COMMANDS = {
     "check-policy": ("check_policy", "check a policy file: errors with line, column and hint"),
     "explain": ("explain", "show the path a message takes through the policy"),
     "notice": ("notice", "preview the incident notices a message would cause"),
-    "report": ("report", "summarise qmvc.log: outcomes, rules, viruses, senders, recipients"),
+    "report": ("report", "the Virulator: sources, sinks, viruses, rules from the logs"),
     "update-signatures": ("update_signatures", "run each scanner's signature update"),
     "doctor": ("doctor", "check the deployment as the delivering user: files, scanners, injector"),
     "fmt": ("fmt", "print a policy in the canonical layout; --check, --diff, -w"),

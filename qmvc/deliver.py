@@ -281,14 +281,16 @@ def _log(
         )
         append_line(target, format_line(record))
         if verdict is not None and (verdict.outcome in ("virus", "badmail") or delivery.performed):
+            from qmvc.engine.bombers import client_ip
             from qmvc.logs.rep import append_report, format_report
 
             target = base_dir / REPORT_NAME
             subject = delivery.facts.subject if delivery.facts else ""
+            client = client_ip(delivery.facts) if delivery.facts else ""
             performed = list(delivery.performed)
             if delivery.action_failed:
                 performed.append(("deferred", error))
-            entry = format_report(verdict, record, subject, performed)
+            entry = format_report(verdict, record, subject, performed, client)
             append_report(target, entry)
         return ""
     except Exception as exc:  # noqa: BLE001 — the log is not worth a lost message
