@@ -12,6 +12,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import qmvc.logs.line
 import qmvc.report.collect
 from qmvc.logs.line import LogRecord, format_line, parse_line, quick_parts
 from qmvc.logs.reading import log_files, open_log, rotations, strip_stamp
@@ -157,6 +158,24 @@ def test_a_report_read_fast_equals_one_read_by_parse_line(logged: list[str]) -> 
         patch.setattr(qmvc.report.collect, "quick_parts", lambda line, escaped=False: None)
         slow._read_log(iter(logged))
     fast._read_log(iter(logged))
+    assert document(fast.counts) == document(slow.counts)
+    assert list(document(fast.counts)["counts"]) == list(document(slow.counts)["counts"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(lines(), max_size=40))
+def test_the_fast_read_with_caches_cleared_all_the_time_gives_the_same(
+    logged: list[str],
+) -> None:
+    """Caches of shapes, minutes, domains and categories, and the counts waiting to be
+    folded, bounded at two entries: clearing and folding them changes no figure."""
+    fast, slow = Collector(), Collector()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(qmvc.report.collect, "CACHE_LIMIT", 2)
+        patch.setattr(qmvc.logs.line, "_CACHE_LIMIT", 2)
+        fast._read_log(iter(logged))
+        patch.setattr(qmvc.report.collect, "quick_parts", lambda line, escaped=False: None)
+        slow._read_log(iter(logged))
     assert document(fast.counts) == document(slow.counts)
     assert list(document(fast.counts)["counts"]) == list(document(slow.counts)["counts"])
 

@@ -277,10 +277,10 @@ def quick_parts(line: str, escaped: bool = False) -> QuickParts | None:
         or not duration.startswith("ms=")
     ):
         return None
-    try:  # the numbers as parse_line reads them
-        int(pid[len(PREFIX) :])
-        int(size[len("size=") :] or 0)
-        milliseconds = int(duration[len("ms=") :] or 0)
+    try:  # the numbers as parse_line reads them, after "qmvc Pid:", "size=" and "ms="
+        int(pid[9:])
+        int(size[5:] or 0)
+        milliseconds = int(duration[3:] or 0)
     except ValueError:
         return None
     if escaped:
