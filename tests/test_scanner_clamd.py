@@ -15,7 +15,7 @@ import struct
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from pathlib import Path
@@ -30,6 +30,8 @@ from qmvc.scanners.spec import ClamdAddress, ClamdSpec, Timeout
 from tests.clamd_support import EICAR, RunningClamd, free_tcp_port
 
 pytest_plugins = ["tests.clamd_support"]
+
+EICAR_NAME = "Eicar-Test-Signature.UNOFFICIAL"
 
 
 def scan_with(*addresses: ClamdAddress, message: bytes, seconds: float = 10.0) -> ScanResult:
@@ -88,7 +90,9 @@ def test_clean_mail_is_clean(clamd_server: RunningClamd) -> None:
     result = scan_with(unix(clamd_server.socket_path), message=text_message().as_bytes())
     assert result.status == "clean"
     assert result.viruses == ()
-    assert clamd_server.socket_path in result.detail
+    assert result.locations == ()
+    assert result.detail == f"{clamd_server.socket_path}: stream: OK"
+    assert 0.0 <= result.seconds < 10.0  # the time it took, not a clock reading
 
 
 def test_clean_attachment_is_clean(clamd_server: RunningClamd) -> None:
@@ -181,8 +185,10 @@ def test_second_address_is_used_when_first_is_missing(
     dead = unix(tmp_path / "dead.sock")
     result = scan_with(dead, unix(clamd_server.socket_path), message=with_attachment(EICAR, "e"))
     assert_eicar_found(result)
-    assert "dead.sock unreachable" in result.detail
-    assert f"{clamd_server.socket_path}: stream:" in result.detail
+    assert result.detail == (
+        f"{dead} unreachable (No such file or directory); "
+        f"{clamd_server.socket_path}: stream: {EICAR_NAME} FOUND"
+    )
 
 
 def test_second_address_is_used_when_first_refuses(
@@ -207,7 +213,10 @@ def test_closed_tcp_port_falls_over_to_next_address(clamd_server: RunningClamd) 
 
 
 def test_no_address_at_all_is_failed() -> None:
-    assert scan_with(message=b"Subject: x\n\nhi\n").status == "failed"
+    result = scan_with(message=b"Subject: x\n\nhi\n")
+    assert result.status == "failed"
+    assert result.viruses == ()
+    assert result.detail == "no clamd address configured"
 
 
 # --- fake servers: replies a real clamd does not give on demand ------------------------
@@ -284,7 +293,7 @@ def test_reply_longer_than_clamd_ever_gives_is_failed(
     script.append(found_line * 20 + b"stream: Can't allocate memory ERROR\0")
     result = scan_with(unix(path), message=text_message().as_bytes())
     assert result.status == "failed", result
-    assert "longer than" in result.detail
+    assert result.detail == f"{path}: reply longer than 65536 bytes: {found_line[:200]!r}"
 
 
 def test_slow_server_is_failed_within_the_timeout(
@@ -295,7 +304,7 @@ def test_slow_server_is_failed_within_the_timeout(
     started = time.monotonic()
     result = scan_with(unix(path), message=text_message().as_bytes(), seconds=0.5)
     assert result.status == "failed"
-    assert "timed out" in result.detail
+    assert result.detail == f"{path}: timed out"
     assert time.monotonic() - started < 2.0
 
 
@@ -376,6 +385,8 @@ def test_a_hidden_part_is_scanned_after_a_clean_message(clamd_server: RunningCla
 def test_clean_hidden_parts_leave_the_message_clean(clamd_server: RunningClamd) -> None:
     result = scan_parts_with(unix(clamd_server.socket_path), [ScanPart("a.txt", b"hello\n")])
     assert result.status == "clean"
+    assert result.locations == ()
+    assert result.detail == f"{clamd_server.socket_path}: stream: OK"  # no part named: none matters
 
 
 def test_a_hidden_part_over_the_stream_limit_is_not_clean(
@@ -389,8 +400,6 @@ def test_a_hidden_part_over_the_stream_limit_is_not_clean(
 
 
 # --- where each virus was found -------------------------------------------------------------
-
-EICAR_NAME = "Eicar-Test-Signature.UNOFFICIAL"
 
 
 @pytest.fixture
@@ -515,3 +524,335 @@ def test_a_fault_while_locating_leaves_the_virus_found_and_unlocated(
     result = scanner.scan(with_attachment(EICAR, "eicar.com"), (), broken)
     assert_eicar_found(result)
     assert result.locations == ()
+
+
+# --- time limits, dead and busy addresses, the text of each failure ------------------------
+
+
+def test_the_scanner_is_named_by_its_spec_and_wants_no_decoded_parts() -> None:
+    """The engine logs a verdict under the scanner's name, and hands every decoded part to a
+    scanner that wants parts (engine/evaluate.py): clamd parses MIME itself, so it must get
+    only the hidden parts, or a clean message would cost one INSTREAM per attachment."""
+    scanner = ClamdScanner(ClamdSpec("farm", (unix("/nonexistent.sock"),), Timeout(1.0)))
+    assert scanner.name == "farm"
+    assert scanner.wants_parts is False
+
+
+def test_past_the_deadline_no_address_is_tried_even_a_live_one(
+    clamd_server: RunningClamd, connections: list[ClamdAddress]
+) -> None:
+    """`timeout 0s`: the deadline has passed before the first connection, and each address
+    says so in the detail; nothing was scanned, so nothing is clean."""
+    first = unix(clamd_server.socket_path)
+    second = ClamdAddress(host="127.0.0.1", port=clamd_server.tcp_port)
+    result = scan_with(first, second, message=with_attachment(EICAR, "e.com"), seconds=0.0)
+    assert result.status == "failed"
+    assert result.viruses == ()
+    assert result.detail == (
+        f"{first} unreachable (deadline passed before connecting); "
+        f"{second} unreachable (deadline passed before connecting)"
+    )
+    assert 0.0 <= result.seconds < 1.0
+    assert connections == [first, second]
+
+
+def test_the_time_limit_grows_with_the_hidden_parts_too(clamd_server: RunningClamd) -> None:
+    """`timeout 0s + 20s per MB` gives a small message with a 512 KiB hidden part 10 s."""
+    spec = ClamdSpec("clamd", (unix(clamd_server.socket_path),), Timeout(0.0, 20.0))
+    part = ScanPart("notes.txt", b"nothing to see here\n" * 26_215)
+    result = ClamdScanner(spec).scan(b"Subject: hi\n\nhi\n", [part])
+    assert result.status == "clean", result
+
+
+def test_a_host_name_python_cannot_encode_is_unreachable_not_a_crash() -> None:
+    """A label over 63 characters fails in the idna codec (a ValueError, no errno), before any
+    lookup: its text is the reason given."""
+    host = "x" * 64 + ".example.org"
+    with pytest.raises(ValueError, match="idna") as raised:
+        socket.create_connection((host, 3310), 1.0)
+    address = ClamdAddress(host=host, port=3310)
+    result = scan_with(address, message=b"Subject: x\n\nhi\n")
+    assert result.status == "failed"
+    assert result.detail == f"{address} unreachable ({raised.value})"
+
+
+@pytest.mark.parametrize(
+    ("error", "described"),
+    [
+        (FileNotFoundError(2, "No such file or directory"), "No such file or directory"),
+        (TimeoutError("deadline passed before connecting"), "deadline passed before connecting"),
+        (ValueError("embedded null byte"), "embedded null byte"),
+        (TimeoutError(), "TimeoutError"),
+    ],
+)
+def test_an_error_is_described_by_its_reason_else_its_text_else_its_type(
+    error: Exception, described: str
+) -> None:
+    assert clamd_module._describe(error) == described
+
+
+@pytest.fixture
+def busy_unix_socket(tmp_path: Path) -> Iterator[Path]:
+    """A listening unix socket whose accept queue is full, as a clamd stuck on its threads.
+
+    Another connection to it would wait for room; after 3 s the socket closes, so that a
+    scanner wrongly waiting gets `Connection refused` instead of hanging the test.
+    """
+    path = tmp_path / "busy.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen(0)
+        queued: list[socket.socket] = []
+        with contextlib.suppress(BlockingIOError):
+            for _ in range(8):
+                client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                queued.append(client)
+                client.setblocking(False)
+                client.connect(str(path))
+        closer = threading.Timer(3.0, listener.close)
+        closer.start()
+        try:
+            yield path
+        finally:
+            closer.cancel()
+            for client in queued:
+                client.close()
+
+
+def test_a_unix_clamd_with_a_full_queue_is_passed_over_at_once(
+    busy_unix_socket: Path, clamd_server: RunningClamd
+) -> None:
+    """A unix connect to a full queue fails at once under a timeout (EAGAIN), where a
+    blocking one would wait for a free slot: the next address answers within the second."""
+    started = time.monotonic()
+    result = scan_with(
+        unix(busy_unix_socket),
+        unix(clamd_server.socket_path),
+        message=text_message().as_bytes(),
+    )
+    assert time.monotonic() - started < 2.0
+    assert result.status == "clean"
+    assert result.detail == (
+        f"{busy_unix_socket} unreachable (Resource temporarily unavailable); "
+        f"{clamd_server.socket_path}: stream: OK"
+    )
+
+
+@pytest.fixture
+def busy_tcp_port() -> Iterator[int]:
+    """A listening TCP port on 127.0.0.1 whose accept queue is full: the kernel drops further
+    SYNs, so a connect hangs until its timeout. It closes after 3 s (a SYN retried then is
+    refused), so that a scanner with no connect timeout fails the test instead of hanging."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port: int = listener.getsockname()[1]
+        first = socket.create_connection(("127.0.0.1", port), 1.0)  # fills the queue
+        closer = threading.Timer(3.0, listener.close)
+        closer.start()
+        try:
+            yield port
+        finally:
+            closer.cancel()
+            first.close()
+
+
+def test_a_tcp_connect_that_hangs_fails_at_the_deadline(busy_tcp_port: int) -> None:
+    address = ClamdAddress(host="127.0.0.1", port=busy_tcp_port)
+    started = time.monotonic()
+    result = scan_with(address, message=b"Subject: x\n\nhi\n", seconds=0.5)
+    assert 0.4 < time.monotonic() - started < 2.0
+    assert result.status == "failed"
+    assert result.detail == f"{address} unreachable (timed out)"
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        4_000_000,  # the send blocks in the middle of the message
+        clamd_module.CHUNK_BYTES,  # on Linux's default buffer, at the final zero-length chunk
+    ],
+)
+def test_a_clamd_that_never_reads_the_upload_is_failed_at_the_deadline(
+    tmp_path: Path, size: int
+) -> None:
+    """clamd accepts but reads nothing (a fake: clamd always reads): the upload fills the
+    socket buffer and must give up at the deadline. The fake hangs up after 3 s at most, so
+    that a scanner with no send timeout fails the test instead of hanging."""
+    path = tmp_path / "deaf.sock"
+    scanned = threading.Event()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen(1)
+
+        def accept_and_ignore() -> None:
+            connection, _ = listener.accept()
+            scanned.wait(3.0)
+            connection.close()
+
+        server = threading.Thread(target=accept_and_ignore)
+        server.start()
+        started = time.monotonic()
+        result = scan_with(unix(path), message=b"x" * size, seconds=0.3)
+        elapsed = time.monotonic() - started
+        scanned.set()
+        server.join()
+    assert elapsed < 2.0
+    assert result.status == "failed"
+    assert result.detail == f"{path}: timed out"
+
+
+# --- replies over TCP ending in a reset (fakes: clamd resets only when it likes) -------------
+
+
+def _tcp_server(serve: Callable[[socket.socket], None]) -> tuple[ClamdAddress, threading.Thread]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def once() -> None:
+        with listener:
+            connection, _ = listener.accept()
+        with contextlib.suppress(OSError):
+            serve(connection)
+        # SO_LINGER 0: close with a reset (RST), as a crashing or killed clamd does
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.close()
+
+    thread = threading.Thread(target=once)
+    thread.start()
+    return ClamdAddress(host="127.0.0.1", port=listener.getsockname()[1]), thread
+
+
+def test_a_reset_instead_of_a_reply_is_failed() -> None:
+    """The fake reads the whole upload and resets the connection without a word."""
+    address, server = _tcp_server(_read_upload)
+    result = scan_with(address, message=with_attachment(EICAR, "e.com"))
+    server.join()
+    assert result.status == "failed"
+    assert result.viruses == ()
+    assert result.detail == f"{address}: connection failed (Connection reset by peer)"
+
+
+def test_a_reply_then_a_reset_during_the_upload_is_believed() -> None:
+    """The fake reads the command only, answers and resets while the 4 MB upload is under
+    way: over TCP the upload then fails with ECONNRESET (not EPIPE), and the reply stands."""
+
+    def answer_early(connection: socket.socket) -> None:
+        connection.recv(len(b"zINSTREAM\0"))
+        connection.sendall(b"stream: Win.Test.One FOUND\0")
+        time.sleep(0.2)
+
+    address, server = _tcp_server(answer_early)
+    result = scan_with(address, message=with_attachment(b"x" * 4_000_000, "big.bin"))
+    server.join()
+    assert result.status == "infected", result
+    assert result.viruses == ("Win.Test.One",)
+
+
+def test_a_reply_of_exactly_the_longest_allowed_size_is_read(
+    fake_clamd: tuple[Path, list[bytes | float]],
+) -> None:
+    """16 FOUND lines of 4096 bytes: MAX_REPLY_BYTES exactly, which is still clamd talking."""
+    path, script = fake_clamd
+    lines = [b"stream: " + b"%04d" % n + b"W" * 4077 + b" FOUND\0" for n in range(16)]
+    assert len(b"".join(lines)) == clamd_module.MAX_REPLY_BYTES
+    script.append(b"".join(lines))
+    result = scan_with(unix(path), message=text_message().as_bytes())
+    assert result.status == "infected", result.detail[:100]
+    assert len(result.viruses) == 16
+
+
+# --- clamd gone after the message's scan (fakes: a real clamd cannot be stopped on cue) -------
+
+
+@pytest.fixture
+def clamd_answering_once(tmp_path: Path) -> Iterator[tuple[Path, list[bytes]]]:
+    """A unix-socket clamd that stops listening as soon as it has taken one connection, then
+    answers that one upload with the scripted reply: every later connection is refused."""
+    path = tmp_path / "once.sock"
+    reply: list[bytes] = []
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+
+    def serve() -> None:
+        with listener:
+            connection, _ = listener.accept()
+        with connection:
+            _read_upload(connection)
+            connection.sendall(b"".join(reply))
+
+    server = threading.Thread(target=serve)
+    server.start()
+    yield path, reply
+    server.join()
+
+
+def test_a_hidden_part_clamd_can_no_longer_be_reached_for_is_failed(
+    clamd_answering_once: tuple[Path, list[bytes]],
+) -> None:
+    path, reply = clamd_answering_once
+    reply.append(b"stream: OK\0")
+    result = scan_parts_with(unix(path), [ScanPart("setup.exe", b"MZ not really\n")])
+    assert result.status == "failed"
+    assert result.viruses == ()
+    assert result.detail == f"{path}: part 'setup.exe': unreachable (Connection refused)"
+
+
+def test_locating_stops_when_clamd_can_no_longer_be_reached(
+    clamd_answering_once: tuple[Path, list[bytes]], connections: list[ClamdAddress]
+) -> None:
+    path, reply = clamd_answering_once
+    reply.append(b"stream: Win.Test.One FOUND\0")
+    attachments = [ScanPart(f"{n}.exe", b"MZ %d\n" % n, f"{n}.exe") for n in range(3)]
+    spec = ClamdSpec("clamd", (unix(path),), Timeout(10.0))
+    result = ClamdScanner(spec).scan(text_message().as_bytes(), (), lambda: attachments)
+    assert result.status == "infected"
+    assert result.viruses == ("Win.Test.One",)
+    assert result.locations == ()
+    assert len(connections) == 2  # the message, then the first attachment: refused
+
+
+# --- hidden parts: how they are named ----------------------------------------------------------
+
+
+def test_a_long_part_name_is_cut_to_80_characters_in_the_detail(
+    clamd_server: RunningClamd,
+) -> None:
+    name = "n" * 100 + ".exe"
+    result = scan_parts_with(unix(clamd_server.socket_path), [ScanPart(name, EICAR)])
+    assert_eicar_found(result)
+    assert result.detail == (
+        f"{clamd_server.socket_path}: part {'n' * 80!r}: stream: {EICAR_NAME} FOUND"
+    )
+
+
+def test_a_virus_in_a_part_with_neither_location_nor_name_is_left_unlocated(
+    clamd_server: RunningClamd,
+) -> None:
+    result = scan_parts_with(unix(clamd_server.socket_path), [ScanPart("", EICAR)])
+    assert_eicar_found(result)
+    assert result.locations == ()
+
+
+# --- the reply parser's descriptions -----------------------------------------------------------
+
+
+def test_the_reply_parser_describes_what_clamd_said() -> None:
+    assert parse_reply(b"") == ("failed", (), "empty reply")
+    assert parse_reply(b"x" * 300) == ("failed", (), f"truncated reply {'x' * 200!r}")
+    two = b"stream: Win.A FOUND\0stream: Win.B FOUND\0"
+    assert parse_reply(two) == (
+        "infected",
+        ("Win.A", "Win.B"),
+        "stream: Win.A FOUND | stream: Win.B FOUND",
+    )
+
+
+def test_the_description_of_a_long_reply_is_cut_to_500_characters() -> None:
+    lines = [f"stream: Win.{n:03d}.{'x' * 40} FOUND" for n in range(20)]
+    status, viruses, said = parse_reply("\0".join(lines).encode() + b"\0")
+    assert status == "infected"
+    assert len(viruses) == 20
+    assert said == " | ".join(lines)[:500]
