@@ -19,7 +19,7 @@ copies that came before the first verdict was cached. Also: the store lost mid-b
 (Redis killed, the SQLite file replaced by a directory) loses no copy; two hosts sharing
 one Redis see one bomb; `explain` after the bomb shows the cached verdict and the count.
 
-Size and time: the test command replays a bomb of 150 copies per test (to 50 addresses by
+Size and time: the test command replays a bomb of 100 copies per test (to 50 addresses by
 16 processes: every path above, within CI's time); QMVC_BOMB_COPIES sets another size (the
 issue's 1,000, or at least 30). At 200 copies, on this 2-core machine at a load of 5 to 10,
 the five tests took 4 min: a copy costs 0.24 s of CPU with SQLite and 0.47 s with Redis
@@ -66,7 +66,7 @@ from tests.smtp_support import SmtpServer, running_smtp_server
 
 pytest_plugins = ["tests.clamd_support"]
 
-COPIES = max(30, int(os.environ.get("QMVC_BOMB_COPIES", "150")))
+COPIES = max(30, int(os.environ.get("QMVC_BOMB_COPIES", "100")))
 WORKERS = 16
 THRESHOLD = 10
 """`> 10 per 10m`: the 11th copy counted is the first of the bombing."""

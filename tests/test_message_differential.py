@@ -951,7 +951,8 @@ def ripmime_glues_filename_and_filename_star(name: bytes, candidate: str, case: 
 _PARAMETER_HEADER = re.compile(
     rb"(?im)^content-(?:disposition|type)[ \t]*:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)"
 )
-_PARAMETER = re.compile(rb'(?i)(?:^|[;\s])((?:file)?name)(\*[0-9]*\*?)?\s*=\s*("[^"]*"?|[^;\s]*)')
+_PARAMETER = re.compile(rb'(?i)(?:^|[;\s])((?:file)?name)(\*[0-9]*\*?)?\s*=\s*("[^"]*"?|[^;\s\0]*)')
+"""An unquoted value ends at a NUL too (`ripmime_reads_a_nul_in_a_header_as_a_space`)."""
 
 
 @functools.lru_cache(maxsize=4)

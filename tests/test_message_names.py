@@ -76,6 +76,16 @@ def test_a_nul_in_the_charset_makes_the_value_invalid_not_an_exception() -> None
     assert "x.pdf" in [name for _, name, _ in found]
 
 
+def test_an_extended_value_is_also_read_up_to_a_nul_as_c_clients_read_it() -> None:
+    """A C client (ripmime among them) ends the header string at the NUL and sees
+    `filename*=evil.exe`: qmvc's strict reading alone would have seen only x.pdf."""
+    found = names_of("Content-Disposition: attachment; filename*=evil.exe\0-8''x.pdf")
+    assert [(name, source) for _, name, source in found] == [
+        ("x.pdf", "Content-Disposition filename* (invalid)"),
+        ("evil.exe", "Content-Disposition filename*, cut at NUL"),
+    ]
+
+
 def test_star_and_sections_mixed_each_give_a_name() -> None:
     found = names_of(
         "Content-Disposition: attachment; filename*=utf-8''a.pdf; "

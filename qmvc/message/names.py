@@ -120,6 +120,9 @@ def _from_parameters(
         (valid if ok else invalid).append(
             (name, f"{label} {wanted}*" + ("" if ok else " (invalid)"))
         )
+        if "\0" in text:  # a C client's header string ends at the NUL: `x*=evil.exe\0-8''a.pdf`
+            cut, _ok = _rfc2231(text.split("\0", 1)[0])
+            invalid.append((cut, f"{label} {wanted}*, cut at NUL"))
     if sections:
         name, ok = _joined_sections(sections)
         where = f"{label} {wanted}*0..{max(sections)}"
