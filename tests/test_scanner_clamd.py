@@ -25,7 +25,7 @@ import pytest
 from qmvc.message import Envelope, MessageFacts
 from qmvc.scanners import clamd as clamd_module
 from qmvc.scanners.base import ScanPart, ScanResult
-from qmvc.scanners.clamd import MAX_LOCATED_PARTS, ClamdScanner, parse_reply
+from qmvc.scanners.clamd import MAX_LOCATED_PARTS, ClamdScanner, parse_reply, signature_version
 from qmvc.scanners.spec import ClamdAddress, ClamdSpec, Timeout
 from tests.clamd_support import EICAR, RunningClamd, free_tcp_port
 
@@ -839,3 +839,56 @@ def test_the_description_of_a_long_reply_is_cut_to_500_characters() -> None:
     assert status == "infected"
     assert len(viruses) == 20
     assert said == " | ".join(lines)[:500]
+
+
+# --- the signature version the verdict cache keys on -------------------------------------------
+
+
+def test_signature_version_of_a_real_clamd_is_its_reply_when_it_has_no_database_part(
+    clamd_server: RunningClamd, tmp_path: Path
+) -> None:
+    """The test database is one .hdb file, no .cvd: clamd says `ClamAV 1.x.y` and no number.
+    A dead address first is passed over."""
+    spec = ClamdSpec(
+        "clamd", (unix(tmp_path / "dead.sock"), unix(clamd_server.socket_path)), Timeout(1.0)
+    )
+    version = signature_version(spec)
+    assert version is not None
+    assert version.startswith("ClamAV ")
+    assert "/" not in version
+    assert "\0" not in version
+    assert version == ClamdScanner(spec).signature_version()
+
+
+def _answer_version(listener: socket.socket, reply: bytes) -> None:
+    with contextlib.suppress(OSError):
+        connection, _ = listener.accept()
+        with connection:
+            assert connection.recv(64) == b"zVERSION\0"
+            connection.sendall(reply)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"ClamAV 1.0.7/27461/Tue Nov 25 09:00:00 2026\0",
+        b"ClamAV 1.0.7/27461\0",
+        b"ClamAV 1.0.7/27461/Mar\xe7o 25\0",  # not ASCII: replaced, not a crash
+    ],
+)
+def test_signature_version_is_the_database_field_of_the_reply(tmp_path: Path, reply: bytes) -> None:
+    """A fake: the test database has no versioned part, so the real clamd cannot say one."""
+    path = tmp_path / "version.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen(1)
+        server = threading.Thread(target=_answer_version, args=(listener, reply))
+        server.start()
+        version = signature_version(ClamdSpec("clamd", (unix(path),), Timeout(1.0)))
+        server.join()
+    assert version == "27461"
+
+
+def test_signature_version_is_none_when_no_clamd_answers(tmp_path: Path) -> None:
+    spec = ClamdSpec("clamd", (unix(tmp_path / "dead.sock"),), Timeout(1.0))
+    assert signature_version(spec, seconds=0.5) is None
