@@ -15,6 +15,8 @@ command -v zip >/dev/null 2>&1 || need_apt+=(zip)
 command -v genisoimage >/dev/null 2>&1 || need_apt+=(genisoimage)
 command -v gcab >/dev/null 2>&1 || need_apt+=(gcab)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# tests/test_install.py builds a venv with the system python3, which needs ensurepip
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import ensurepip" >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
