@@ -71,7 +71,7 @@ def run(args: argparse.Namespace, policy_path: Path) -> int:
     explicit = set(args.logs)
     readable = [f for f in files if f in explicit or f.exists()]
     try:
-        _read_all(collector, readable)
+        _read_all(collector, readable, tracing)
     except OSError as exc:
         print(f"qmvc report: cannot read {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return 2
@@ -112,12 +112,19 @@ def _tracer(output_format: str, traced: list[dict[str, Any]]) -> Callable[[str, 
     return found
 
 
-def _read_all(collector: Collector, files: list[Path]) -> None:
-    """Read every file; a progress bar on stderr only when it is a terminal."""
+def _read_all(collector: Collector, files: list[Path], tracing: bool) -> None:
+    """Read every file, in order; a large plain qmvc.log on every usable core
+    (`qmvc.report.parallel`) unless lines are traced (they are printed as found, in
+    order). A progress bar on stderr only when it is a terminal."""
     from qmvc.logs.reading import open_log
+    from qmvc.report.parallel import read_in_parallel, usable_cores, worth_cutting
 
+    cores = 1 if tracing else usable_cores()
     if not sys.stderr.isatty():
         for path in files:
+            if worth_cutting(path, cores):
+                read_in_parallel(collector, path, cores)
+                continue
             with open_log(path) as log:
                 collector.read(str(path), log)
         return
@@ -129,10 +136,18 @@ def _read_all(collector: Collector, files: list[Path]) -> None:
         task = progress.add_task("reading logs", total=total)
         done = 0
         for path in files:
+            if worth_cutting(path, cores):
+                read_in_parallel(collector, path, cores, partial(_moved, progress, task, done))
+                done += path.stat().st_size
+                continue
             with open_log(path) as log:
                 collector.read(str(path), log, partial(_advance, progress, task, done, log))
                 done += log.size
 
 
+def _moved(progress: Progress, task: TaskID, done: int, position: int) -> None:
+    progress.update(task, completed=done + position)
+
+
 def _advance(progress: Progress, task: TaskID, done: int, log: OpenLog) -> None:
-    progress.update(task, completed=done + log.position())
+    _moved(progress, task, done, log.position())

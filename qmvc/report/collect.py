@@ -108,6 +108,45 @@ class Counts:
     malformed_lines: list[tuple[str, int, str]] = field(default_factory=list)
     files: list[tuple[str, int]] = field(default_factory=list)
 
+    def add(self, later: Counts, lines_before: int) -> None:
+        """Add what was counted over a later stretch of the same log, as if read on from
+        here: its malformed examples are numbered on from `lines_before`, and keys new to
+        a figure come after the ones already there (Counter keeps the order of first
+        sight). Its files are left to the caller, who knows the whole file."""
+        self.first, self.last = min(self.first, later.first), max(self.last, later.last)
+        self.delivery_ms += later.delivery_ms
+        for mine, theirs in (
+            (self.hours, later.hours),
+            (self.senders, later.senders),
+            (self.recipients, later.recipients),
+            (self.clients, later.clients),
+            (self.subjects, later.subjects),
+        ):
+            mine.update(theirs)
+        self.kinds.update(later.kinds)
+        for virus, (count, first, last) in later.viruses.items():
+            seen = self.viruses.setdefault(virus, [0, first, last])
+            seen[0] = int(seen[0]) + int(count)
+            seen[1], seen[2] = min(str(seen[1]), str(first)), max(str(seen[2]), str(last))
+        for scanner, (seconds, runs) in later.scanner_seconds.items():
+            total = self.scanner_seconds.setdefault(scanner, [0.0, 0.0])
+            total[0] += seconds
+            total[1] += runs
+        self.episodes += later.episodes
+        for engine, (ok, failed, stamp, status) in later.updates.items():
+            mine_update = self.updates.setdefault(engine, [0, 0, "", ""])
+            mine_update[0] = int(mine_update[0]) + int(ok)
+            mine_update[1] = int(mine_update[1]) + int(failed)
+            if str(stamp) >= str(mine_update[2]):
+                mine_update[2], mine_update[3] = stamp, status
+        self.reports += later.reports
+        self.malformed += later.malformed
+        room = MALFORMED_EXAMPLES - len(self.malformed_lines)
+        self.malformed_lines += [
+            (name, lines_before + number, shown)
+            for name, number, shown in later.malformed_lines[: max(room, 0)]
+        ]
+
 
 class Collector:
     """Reads log files into Counts, for messages started in [since, until) and, with a
@@ -130,6 +169,17 @@ class Collector:
         self._open_episodes: dict[tuple[str, str], Episode] = {}
         self._name = ""
         self._number = 0
+
+    @property
+    def scope(self) -> tuple[str, str, str | None]:
+        """The period and the domain, for a Collector reading another part of the logs."""
+        return self.since, self.until, self.domain
+
+    def read_log_lines(self, name: str, lines: Iterable[str]) -> int:
+        """Lines of a qmvc.log, or of a stretch of one; how many there were."""
+        self._name, self._number = name, 0
+        self._read_log(lines)
+        return self._number
 
     def read(self, name: str, log: OpenLog, progress: Callable[[], None] | None = None) -> None:
         """All lines of one file; `progress` is called every PROGRESS_EVERY lines."""
