@@ -94,6 +94,8 @@ class Delivery:
         self.problems: list[str] = []
         self.performed: list[tuple[str, str]] = []
         self.action_failed = False
+        self.hostname = ""
+        """The policy's `hostname` setting, once the policy is known."""
 
 
 def main(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> int:
@@ -187,6 +189,7 @@ def _evaluate_and_act(
     from qmvc.engine.scanning import scanner_provider
 
     assert delivery.facts is not None
+    delivery.hostname = tree.settings.get("hostname", "")
     verdict = evaluate(tree, delivery.facts, scanner_provider(tree), state, record=True)
     delivery.verdict = verdict
     delivery.problems += [
@@ -256,6 +259,7 @@ def _log(
 ) -> str:
     """One line in qmvc.log, and a report entry for badmail and viruses (and for a
     deferral after something was already done). Returns what could not be written."""
+    from qmvc.engine.evaluate import bypassed_targets
     from qmvc.logs.line import LogRecord, append_line, format_line, scanner_code
 
     verdict = delivery.verdict
@@ -278,15 +282,19 @@ def _log(
             size=len(raw),
             duration_ms=int((time.monotonic() - clock) * 1000),
             viruses=tuple(v for r in verdict.scanners for v in r.viruses) if verdict else (),
+            bypassed=bypassed_targets(verdict) if verdict else (),
         )
         append_line(target, format_line(record))
         if verdict is not None and (verdict.outcome in ("virus", "badmail") or delivery.performed):
             from qmvc.engine.bombers import client_ip
             from qmvc.logs.rep import append_report, format_report
+            from qmvc.message.received import our_hostname
 
             target = base_dir / REPORT_NAME
             subject = delivery.facts.subject if delivery.facts else ""
-            client = client_ip(delivery.facts) if delivery.facts else ""
+            client = (
+                client_ip(delivery.facts, our_hostname(delivery.hostname)) if delivery.facts else ""
+            )
             performed = list(delivery.performed)
             if delivery.action_failed:
                 performed.append(("deferred", error))

@@ -80,6 +80,12 @@ REQUIRED_CODES = [
     "bad-domain",
     "never-true",
     "always-true",
+    "bad-network",
+    "bad-selector",
+    "selector-tie",
+    "sender-only-bypass",
+    "always-bypass",
+    "unreachable-selector",
 ]
 
 

@@ -15,7 +15,6 @@ the message gets its outcome's actions: a broken counter never defers or loses m
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -27,7 +26,6 @@ from qmvc.record import Record
 from qmvc.state.base import RETENTION_SECONDS, StateStore, StateUnavailable
 
 KIND_OF_OUTCOME = {"virus": "infected", "badmail": "badmail"}
-_RECEIVED_IP = re.compile(r"[(\[]\s*(?:IPv6:)?([0-9A-Fa-f.:]{3,45})\s*[)\]]")
 
 
 class Bombing(Record):
@@ -44,18 +42,14 @@ class Bombing(Record):
     count: int
 
 
-def client_ip(facts: MessageFacts) -> str:
-    """The SMTP client's address from the topmost Received line that names one, as
-    qmail-smtpd writes it (`from host (HELO x) (192.0.2.7)`); "" when there is none."""
-    for received in facts.header("Received"):
-        from_part = received.split(" by ", 1)[0]
-        match = _RECEIVED_IP.search(from_part)
-        if match:
-            return match.group(1)
-    return ""
+def client_ip(facts: MessageFacts, our_host: str) -> str:
+    """The SMTP client's address as our own qmail-smtpd (`by our_host`) recorded it, the one
+    a sender cannot forge (qmvc.message.received); "" when there is none."""
+    address = facts.client_ip(our_host)
+    return "" if address is None else str(address)
 
 
-def _source_value(source: str, facts: MessageFacts) -> str:
+def _source_value(source: str, facts: MessageFacts, our_host: str) -> str:
     envelope = facts.envelope
     if source == "sender":
         return envelope.sender.lower()
@@ -63,7 +57,7 @@ def _source_value(source: str, facts: MessageFacts) -> str:
         return envelope.sender.rpartition("@")[2].lower()
     if source == "recipient":
         return envelope.recipient.lower()
-    return client_ip(facts)
+    return client_ip(facts, our_host)
 
 
 def _phrase(source: str, value: str) -> str:
@@ -82,9 +76,11 @@ def check_bombers(
     record: bool,
     viruses: Sequence[str] = (),
     now: float | None = None,
+    our_host: str = "",
 ) -> tuple[Bombing | None, list[TraceStep]]:
     """The bombing this message is part of (None if none), and the trace of the rates.
-    `viruses` are kept with a new episode for its end summary."""
+    `viruses` are kept with a new episode for its end summary; `our_host` is the name our
+    qmail-smtpd writes, by which the client's address is found."""
     kind = KIND_OF_OUTCOME.get(outcome)
     if not profile.bombers or kind is None:
         return None, []
@@ -92,8 +88,12 @@ def check_bombers(
         return None, [TraceStep("bombers", None, "skipped", "no state store")]
     now = time.time() if now is None else now
     try:
-        counts = _counts(profile.bombers, kind, facts, store, record, now)
-        return _first_bombing(profile.bombers, kind, facts, store, counts, record, viruses, now)
+        sources = {
+            rate.source: _source_value(rate.source, facts, our_host)
+            for rate in _rates_of_kind(profile.bombers, kind)
+        }
+        counts = _counts(profile.bombers, kind, sources, store, record, now)
+        return _first_bombing(profile.bombers, kind, sources, store, counts, record, viruses, now)
     except StateUnavailable as error:
         reason = f"state store unavailable, bomber rules not applied: {error}"
         return None, [TraceStep("bombers", None, "error", reason)]
@@ -106,7 +106,7 @@ def _rates_of_kind(bombers: Sequence[BomberNode], kind: str) -> Iterator[RateSpe
 def _counts(
     bombers: Sequence[BomberNode],
     kind: str,
-    facts: MessageFacts,
+    sources: dict[str, str],
     store: StateStore,
     record: bool,
     now: float,
@@ -117,7 +117,7 @@ def _counts(
         windows[rate.source] = max(windows.get(rate.source, 0.0), rate.window_seconds)
     counts: dict[tuple[str, float], int] = {}
     for source, longest in windows.items():
-        value = _source_value(source, facts)
+        value = sources[source]
         if not value:
             continue
         key = _key(kind, source, value)
@@ -133,7 +133,7 @@ def _counts(
 def _first_bombing(
     bombers: Sequence[BomberNode],
     kind: str,
-    facts: MessageFacts,
+    sources: dict[str, str],
     store: StateStore,
     counts: dict[tuple[str, float], int],
     record: bool,
@@ -145,7 +145,7 @@ def _first_bombing(
         for rate in bomber.rates:
             if rate.kind != kind:
                 continue
-            value = _source_value(rate.source, facts)
+            value = sources[rate.source]
             count = counts.get((rate.source, rate.window_seconds), 0)
             ongoing_key = f"bombing:{bomber.name}:{kind}:{rate.source}:{value}"
             ongoing = bool(value) and store.get(ongoing_key, now) is not None

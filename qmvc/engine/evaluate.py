@@ -62,10 +62,21 @@ _PENDING = TraceStep("", None, "skipped")
 class _Walk:
     """One message's walk: the trace so far and each test's result, by node identity."""
 
-    def __init__(self, facts: MessageFacts) -> None:
+    def __init__(self, facts: MessageFacts, hostname: str = "") -> None:
         self.facts = facts
+        self.hostname = hostname
         self.trace: list[TraceStep] = []
         self.memo: dict[int, tuple[bool, str]] = {}
+
+    def our_host(self) -> str:
+        """The name our qmail-smtpd writes after `by` (read from qmail's files if needed)."""
+        from qmvc.message.received import our_hostname
+
+        return our_hostname(self.hostname)
+
+    def client_ip(self) -> str:
+        address = self.facts.client_ip(self.our_host())
+        return "" if address is None else str(address)
 
     def test(self, node: tree.Test, depth: int) -> tuple[bool, str]:
         """(result, evidence) of a test, each distinct test computed once per message."""
@@ -92,7 +103,7 @@ class _Walk:
             case tree.TextMatch():
                 return self._text(node)
             case tree.IsEmpty():
-                values = _field_values(self.facts, node.field, node.header)
+                values = self.field_values(node.field, node.header)
                 empty = all(not v.strip() for v in values)
                 return (
                     empty,
@@ -100,6 +111,12 @@ class _Walk:
                 )
             case tree.SizeCompare():
                 return self._size(node)
+            case tree.NetworkMatch():
+                return self._network(node)
+            case tree.HeaderPresent():
+                values = self.facts.header(node.header)
+                shown = f"{len(values)} time(s): {_shown_values(values)}" if values else "absent"
+                return bool(values), f"header {node.header} {shown}"
             case tree.HasAttachment():
                 names = [a.filename or a.declared_type for a in self.facts.attachments]
                 return bool(names), f"{len(names)} attachment(s)" + (
@@ -142,8 +159,25 @@ class _Walk:
             evidence.append(detail)
         return not stop_on, "; ".join(e for e in evidence if e)
 
+    def field_values(self, name: str, header: str) -> list[str]:
+        if name == "client.ip":
+            return [self.client_ip()]
+        return _field_values(self.facts, name, header)
+
+    def _network(self, node: tree.NetworkMatch) -> tuple[bool, str]:
+        from qmvc.engine.selection import network_of
+        from qmvc.message.received import in_networks
+
+        address = self.facts.client_ip(self.our_host())
+        if address is None:
+            return False, f"{node.field}: none (no Received line of our qmail-smtpd on top)"
+        found = in_networks(address, map(network_of, node.networks))
+        if found is None:
+            return False, f"{node.field} {address} in none of them"
+        return True, f"{node.field} {address} in {found}"
+
     def _text(self, node: tree.TextMatch) -> tuple[bool, str]:
-        groups = _field_groups(self.facts, node.field, node.header)
+        groups = _field_groups(self.facts, node.field, node.header, self)
 
         def first_match(group: list[tuple[str, str]]) -> tuple[str, str, re.Match[str]] | None:
             for value, origin in group:
@@ -203,6 +237,11 @@ def _field_values(facts: MessageFacts, name: str, header: str) -> list[str]:
             return [facts.envelope.sender]
         case "recipient":
             return [facts.envelope.recipient]
+        case "sender.domain":
+            sender = facts.envelope.sender
+            return [sender.rpartition("@")[2].lower() if "@" in sender else ""]
+        case "recipient.local":
+            return [facts.envelope.recipient.rpartition("@")[0]]
         case "subject":
             return [facts.subject]
         case "header":
@@ -218,7 +257,9 @@ def _field_values(facts: MessageFacts, name: str, header: str) -> list[str]:
     return []
 
 
-def _field_groups(facts: MessageFacts, name: str, header: str) -> list[list[tuple[str, str]]]:
+def _field_groups(
+    facts: MessageFacts, name: str, header: str, walk: _Walk
+) -> list[list[tuple[str, str]]]:
     """What a text test sees, one group per attachment (an attachment matches when any value of
     its group does: every candidate name, every archive member), each value with its origin."""
     match name:
@@ -228,7 +269,7 @@ def _field_groups(facts: MessageFacts, name: str, header: str) -> list[list[tupl
             return [attachment.type_values for attachment in facts.attachments]
         case "attachment.declared_type":
             return [[(a.declared_type, f"part {a.path}")] for a in facts.attachments]
-    return [[(value, "")] for value in _field_values(facts, name, header)]
+    return [[(value, "")] for value in walk.field_values(name, header)]
 
 
 def _shown_origins(groups: list[list[tuple[str, str]]]) -> str:
@@ -284,20 +325,26 @@ def evaluate(
 
     `state` opens the state store (counters, verdict cache) when first needed; `record`
     is deliver's: count this message and keep new verdicts. explain only reads."""
-    profile = decision_tree.profile_for(facts.envelope.domain)
-    walk = _Walk(facts)
-    walk.trace.append(
-        TraceStep(
-            f"profile {profile.name}",
-            profile.span,
-            "true",
-            f"recipient domain {_shown(facts.envelope.domain)}",
-            0,
+    walk = _Walk(facts, decision_tree.settings.get("hostname", ""))
+    if decision_tree.selection is None:
+        profile = decision_tree.profile_for(facts.envelope.domain)
+        walk.trace.append(
+            TraceStep(
+                f"profile {profile.name}",
+                profile.span,
+                "true",
+                f"recipient domain {_shown(facts.envelope.domain)}",
+                0,
+            )
         )
-    )
-    matched = _badmail(walk, profile)
+    else:
+        profile = _select(walk, decision_tree, decision_tree.selection)
+    bypassed = _bypasses(walk, profile) if profile.bypasses else {}
+    matched = _badmail(walk, profile, bypassed.get("badmail"))
     cache = _verdict_cache(decision_tree, state, record)
-    reports = _scan(walk, decision_tree, profile, facts, scanners, matched, cache)
+    reports = _scan(
+        walk, decision_tree, profile, facts, scanners, matched, cache, bypassed.get("scan")
+    )
     outcome = _outcome(matched, reports)
     actions = list(profile.actions_for(outcome))
     on_outcome = f"on {OUTCOME_WORDS.get(outcome, outcome)}"
@@ -307,7 +354,9 @@ def evaluate(
 
         store = state() if state is not None and outcome in ("virus", "badmail") else None
         viruses = [virus for report in reports for virus in report.viruses]
-        bombing, steps = check_bombers(profile, outcome, facts, store, record, viruses)
+        bombing, steps = check_bombers(
+            profile, outcome, facts, store, record, viruses, our_host=walk.our_host()
+        )
         walk.trace.extend(steps)
         if bombing is not None:
             actions = list(bombing.actions)
@@ -336,9 +385,91 @@ def _verdict_cache(
     return (state, decision_tree.verdict_cache_seconds, record)
 
 
-def _badmail(walk: _Walk, profile: tree.ProfileTree) -> list[CriterionMatch]:
+def _select(
+    walk: _Walk, decision_tree: tree.DecisionTree, selection: tree.Selection
+) -> tree.ProfileTree:
+    """The profile of the most specific selector the message meets (engine/selection.py);
+    the trace names it, then each other selector met, less specific, at depth 1."""
+    from qmvc.engine.selection import default_node, matching_selectors
+
+    hits = matching_selectors(selection, walk.facts, walk.our_host)
+    if hits:
+        chosen, evidence = hits[0]
+        reason = f"chosen by '{chosen.description}': {_shown(evidence)[1:-1]}"
+    else:
+        chosen, reason = default_node(decision_tree), "the default: no selector met"
+    walk.trace.append(TraceStep(f"profile {chosen.profile}", chosen.span, "true", reason, 0))
+    for other, other_evidence in hits[1:]:
+        walk.trace.append(
+            TraceStep(
+                f"profile {other.profile} ({other.description})",
+                other.span,
+                "skipped",
+                f"also met, less specific: {_shown(other_evidence)[1:-1]}",
+                1,
+            )
+        )
+    return decision_tree.profiles[chosen.profile]
+
+
+def _bypasses(walk: _Walk, profile: tree.ProfileTree) -> dict[str, tree.BypassNode]:
+    """What the profile's bypasses skip for this message ("scan", "badmail"), each with the
+    first bypass that skips it. A bypass whose targets are all skipped already is not tested."""
+    bypassed: dict[str, tree.BypassNode] = {}
+    for node in profile.bypasses:
+        if all(target in bypassed for target in node.targets):
+            walk.trace.append(
+                TraceStep(node.description, node.span, "skipped", "already bypassed", 0)
+            )
+            continue
+        index = len(walk.trace)
+        walk.trace.append(_PENDING)
+        result, _ = walk.test(node.test, 1)
+        skips = " and ".join(BYPASS_WORDS[target] for target in node.targets)
+        walk.trace[index] = TraceStep(
+            node.description, node.span, *(("true", f"skips {skips}") if result else ("false", ""))
+        )
+        if result:
+            for target in node.targets:
+                bypassed.setdefault(target, node)
+    return bypassed
+
+
+BYPASS_WORDS = {"badmail": "the badmail rules", "scan": "the scan"}
+
+
+def bypassed_targets(verdict: Verdict) -> tuple[str, ...]:
+    """What bypasses skipped for this message ("scan", "badmail"), read back from the trace
+    steps `_bypasses` wrote: for the log line."""
+    applied = {
+        target
+        for step in verdict.trace
+        if step.depth == 0 and step.result == "true" and step.node.startswith("bypass ")
+        for target in step.node.removeprefix("bypass ").split(", ")
+    }
+    return tuple(target for target in BYPASS_WORDS if target in applied)
+
+
+def _bypass_reason(bypass: tree.BypassNode) -> str:
+    return f"bypassed by '{bypass.description}' (line {bypass.span.line})"
+
+
+def _badmail(
+    walk: _Walk, profile: tree.ProfileTree, bypass: tree.BypassNode | None = None
+) -> list[CriterionMatch]:
     matched: list[CriterionMatch] = []
     for criterion in profile.criteria:
+        if bypass is not None:
+            walk.trace.append(
+                TraceStep(
+                    f"badmail {criterion.name}",
+                    criterion.span,
+                    "skipped",
+                    _bypass_reason(bypass),
+                    0,
+                )
+            )
+            continue
         if matched:
             walk.trace.append(
                 TraceStep(
@@ -369,10 +500,13 @@ def _scan(
     scanners: ScannerProvider | None,
     matched: list[CriterionMatch],
     cache: _CacheConfig | None = None,
+    bypass: tree.BypassNode | None = None,
 ) -> list[ScannerReport]:
     step = profile.scan
     if step is None:
         return []
+    if bypass is not None:
+        return [_skip(walk, step, name, _bypass_reason(bypass)) for name in step.engines]
     if step.unless_badmail and matched:
         reason = f"unless badmail: '{matched[0].name}' matched"
         return [_skip(walk, step, name, reason) for name in step.engines]

@@ -76,6 +76,23 @@ class SizeCompare(Record):
     cost: int
 
 
+class NetworkMatch(Record):
+    """`client.ip in NETWORKS`: `networks` as ipaddress writes them, IPv4-mapped ones as IPv4."""
+
+    field: str
+    networks: tuple[str, ...]
+    description: str
+    span: Span
+    cost: int = Cost.HEADER
+
+
+class HeaderPresent(Record):
+    header: str
+    description: str
+    span: Span
+    cost: int = Cost.HEADER
+
+
 class HasAttachment(Record):
     description: str
     span: Span
@@ -121,6 +138,8 @@ Test = (
     TextMatch
     | IsEmpty
     | SizeCompare
+    | NetworkMatch
+    | HeaderPresent
     | HasAttachment
     | HasDefects
     | ExceedsLimits
@@ -176,8 +195,18 @@ class BomberNode(Record):
     span: Span
 
 
+class BypassNode(Record):
+    """`bypass scan, badmail when …`: what is skipped for the mail `test` matches."""
+
+    targets: tuple[str, ...]
+    test: Test
+    description: str
+    span: Span
+
+
 class ProfileTree(Record):
-    """One profile: criteria in evaluation order, then the scan step, then actions per outcome."""
+    """One profile: its bypasses, criteria in evaluation order, then the scan step, then
+    actions per outcome."""
 
     name: str
     span: Span
@@ -185,9 +214,34 @@ class ProfileTree(Record):
     scan: ScanNode | None
     actions: tuple[tuple[str, tuple[Action, ...]], ...]
     bombers: tuple[BomberNode, ...] = ()
+    bypasses: tuple[BypassNode, ...] = ()
 
     def actions_for(self, outcome: str) -> tuple[Action, ...]:
         return dict(self.actions).get(outcome, ())
+
+
+class SelectorNode(Record):
+    """One value of a profile's selector (or of a `domain … uses` line), for explain."""
+
+    profile: str
+    description: str
+    span: Span
+
+
+class Selection(Record):
+    """Profile selectors beyond the recipient's domain, by kind, most specific first within
+    each (qmvc/engine/selection.py has the precedence). Absent from a tree whose policy has
+    none, so choosing a profile then costs what it always did."""
+
+    recipients: dict[str, SelectorNode]
+    domains: dict[str, SelectorNode]
+    """Every recipient domain pattern (exact, or `*.suffix`) → what maps it, for explain."""
+    networks: tuple[tuple[str, SelectorNode], ...]
+    """Longest prefix first."""
+    senders: dict[str, SelectorNode]
+    sender_domains: dict[str, SelectorNode]
+    sender_wildcards: tuple[tuple[str, SelectorNode], ...]
+    """(`.suffix`, selector), longest suffix first."""
 
 
 class DecisionTree(Record):
@@ -207,6 +261,7 @@ class DecisionTree(Record):
     settings: dict[str, str]
     budget_seconds: float
     sources: tuple[str, ...]
+    selection: Selection | None = None
 
     def profile_for(self, domain: str) -> ProfileTree:
         """The recipient domain's profile: exact name, then the longest wildcard, then default."""

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from qmvc.message.containers.records import Extracted, Listing
     from qmvc.message.mime import Leaf, MimeTree
     from qmvc.message.names import NameCandidate
+    from qmvc.message.received import IPAddress
 
 
 class _Content(Protocol):
@@ -200,6 +201,7 @@ class MessageFacts:
         self.envelope = envelope
         self.size = len(raw)
         self._header_values: dict[str, list[str]] = {}
+        self._client_ips: dict[str, IPAddress | None] = {}
 
     @cached_property
     def scan_message(self) -> bytes:
@@ -234,6 +236,21 @@ class MessageFacts:
             values = self._headers.get_all(key, [])
             self._header_values[key] = [decode_header_value(str(value)) for value in values]
         return self._header_values[key]
+
+    def raw_header(self, name: str) -> list[str]:
+        """Every value of the header `name` as written, folding kept and nothing decoded: for
+        parsers that must read what the writer wrote (received.py)."""
+        key = name.lower()
+        return [value for header, value in self._headers.raw_items() if header.lower() == key]
+
+    def client_ip(self, our_host: str) -> IPAddress | None:
+        """The SMTP client's address as this host's qmail-smtpd (writing `by our_host`)
+        recorded it, or None; read once per host name."""
+        if our_host not in self._client_ips:
+            from qmvc.message.received import trusted_client_ip
+
+            self._client_ips[our_host] = trusted_client_ip(self.raw_header("received"), our_host)
+        return self._client_ips[our_host]
 
     @cached_property
     def subject(self) -> str:

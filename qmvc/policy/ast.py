@@ -53,8 +53,12 @@ TEXT_FIELDS = frozenset(
         "attachment.name",
         "attachment.type",
         "attachment.declared_type",
+        "sender.domain",
+        "recipient.local",
+        "client.ip",
     )
 )
+NETWORK_FIELDS = frozenset(("client.ip",))
 SIZE_FIELDS = frozenset(("attachment.size", "message.size"))
 """What a test may look at; the checker reports any other field name."""
 
@@ -110,6 +114,24 @@ class ExceedsLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkTest:
+    """`client.ip in 10.0.0.0/8 2001:db8::/32`, or `in list NAME` (then `networks` is empty)."""
+
+    field: Field
+    networks: tuple[Text, ...]
+    span: Span
+    list_ref: ListRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderExists:
+    """`header "Name" exists`: the message has the header, whatever its value."""
+
+    header: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Not:
     operand: Condition
     span: Span
@@ -131,7 +153,17 @@ class Or:
 
 
 Condition = (
-    TextTest | EmptyTest | SizeTest | AnyAttachment | HasDefects | ExceedsLimits | Not | And | Or
+    TextTest
+    | EmptyTest
+    | SizeTest
+    | NetworkTest
+    | HeaderExists
+    | AnyAttachment
+    | HasDefects
+    | ExceedsLimits
+    | Not
+    | And
+    | Or
 )
 
 # ---- statements ----
@@ -248,6 +280,34 @@ class ScanDecl:
     span: Span
 
 
+BypassTarget = Literal["scan", "badmail"]
+
+
+@dataclass(frozen=True, slots=True)
+class Bypass:
+    """`bypass scan, badmail when CONDITION`: what the profile skips for the mail it matches."""
+
+    targets: tuple[BypassTarget, ...]
+    condition: Condition
+    span: Span
+
+
+SELECTOR_FIELDS = ("recipient", "recipient.domain", "client.ip", "sender", "sender.domain")
+"""What a profile may be chosen by, most specific first (qmvc/engine/selection.py)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """`for FIELD "value"...` or `for client.ip in NETWORKS` on a profile: mail it is for."""
+
+    field: str
+    values: tuple[Text, ...]
+    span: Span
+    field_span: Span
+    networks: bool = False
+    list_ref: ListRef | None = None
+
+
 OutcomeName = Literal["virus", "badmail", "clean", "failure", "too-large"]
 
 
@@ -277,6 +337,8 @@ class ProfileDecl:
     on_blocks: tuple[OnBlock, ...]
     span: Span
     bombers: tuple[BomberDecl, ...] = ()
+    selectors: tuple[Selector, ...] = ()
+    bypasses: tuple[Bypass, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from qmvc.paths import TEMPLATES_DIR
 from qmvc.policy import ast
+from qmvc.policy.bank_checks import BANK_CHECKS
 from qmvc.policy.contradiction import always_true, is_negation, never_true
 from qmvc.policy.diagnostics import Diagnostic, did_you_mean, error, warning
 from qmvc.policy.domains import domain_problem
@@ -44,8 +45,23 @@ def check_policy(model: PolicyModel) -> list[Diagnostic]:
 
 
 def _conditions(model: PolicyModel) -> Iterator[ast.Condition]:
+    """Every node of every badmail rule's and every bypass's condition."""
     for _, criterion in model.criteria():
         yield from walk(criterion.condition)
+    for profile in model.profiles.values():
+        for bypass in profile.bypasses:
+            yield from walk(bypass.condition)
+
+
+def _list_refs(model: PolicyModel) -> Iterator[ast.ListRef]:
+    """Every use of a list: by a text test, a network test or a network selector."""
+    for node in _conditions(model):
+        if isinstance(node, ast.TextTest) and isinstance(node.value, ast.ListRef):
+            yield node.value
+        elif isinstance(node, ast.NetworkTest) and node.list_ref is not None:
+            yield node.list_ref
+    for profile in model.profiles.values():
+        yield from (s.list_ref for s in profile.selectors if s.list_ref is not None)
 
 
 def _actions(model: PolicyModel) -> Iterator[ast.ActionDecl]:
@@ -96,18 +112,13 @@ def duplicate_names(model: PolicyModel) -> Iterator[Diagnostic]:
 
 @check("undefined-list")
 def undefined_lists(model: PolicyModel) -> Iterator[Diagnostic]:
-    for node in _conditions(model):
-        if (
-            isinstance(node, ast.TextTest)
-            and isinstance(node.value, ast.ListRef)
-            and node.value.name not in model.lists
-        ):
+    for ref in _list_refs(model):
+        if ref.name not in model.lists:
             yield error(
                 "undefined-list",
-                f"list '{node.value.name}' is not defined",
-                node.value.span,
-                did_you_mean(node.value.name, model.lists)
-                or 'declare it with: list NAME = "..." ...',
+                f"list '{ref.name}' is not defined",
+                ref.span,
+                did_you_mean(ref.name, model.lists) or 'declare it with: list NAME = "..." ...',
             )
 
 
@@ -381,6 +392,13 @@ def wrong_operators(model: PolicyModel) -> Iterator[Diagnostic]:
                 f"{node.field.name} is text: it cannot be compared with {node.comparator}",
                 node.span,
                 "use is, contains or matches",
+            )
+        elif isinstance(node, ast.NetworkTest) and node.field.name not in ast.NETWORK_FIELDS:
+            yield error(
+                "wrong-operator",
+                f"{node.field.name} is not an address: 'in' networks does not apply",
+                node.span,
+                "only client.ip is tested against networks: client.ip in 10.0.0.0/8",
             )
         elif (
             isinstance(node, ast.EmptyTest)
@@ -688,7 +706,7 @@ def unused_profiles(model: PolicyModel) -> Iterator[Diagnostic]:
     used = {d.profile for d in model.domains}
     default = model.default_profile()
     for profile in model.profiles.values():
-        if profile.name not in used and profile is not default:
+        if profile.name not in used and profile is not default and not profile.selectors:
             yield warning(
                 "unused-profile",
                 f"profile '{profile.name}' is used by no domain",
@@ -699,11 +717,7 @@ def unused_profiles(model: PolicyModel) -> Iterator[Diagnostic]:
 
 @check("unused-list")
 def unused_lists(model: PolicyModel) -> Iterator[Diagnostic]:
-    used = {
-        n.value.name
-        for n in _conditions(model)
-        if isinstance(n, ast.TextTest) and isinstance(n.value, ast.ListRef)
-    }
+    used = {ref.name for ref in _list_refs(model)}
     for declared in model.lists.values():
         if declared.name not in used:
             yield warning(
@@ -798,3 +812,6 @@ def invalid_state(model: PolicyModel) -> Iterator[Diagnostic]:
                 state.span,
                 'for example: state redis "redis://127.0.0.1:6379/0"',
             )
+
+
+CHECKS.update(BANK_CHECKS)

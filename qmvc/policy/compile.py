@@ -49,12 +49,11 @@ def compile_policy(model: PolicyModel, sources: tuple[str, ...]) -> tree.Decisio
     profiles = {name: compiler.profile(p) for name, p in model.profiles.items()}
     exact: dict[str, str] = {}
     wildcards: list[tuple[str, str]] = []
-    for domain in model.domains:
-        for pattern, _ in domain.patterns:
-            if pattern.startswith("*."):
-                wildcards.append((pattern[1:], domain.profile))
-            else:
-                exact.setdefault(pattern, domain.profile)
+    for pattern, profile_name in recipient_domains(model):
+        if pattern.startswith("*."):
+            wildcards.append((pattern[1:], profile_name))
+        else:
+            exact.setdefault(pattern, profile_name)
     wildcards.sort(key=lambda item: -len(item[0]))
     default = model.default_profile()
     budget = model.settings.get("budget")
@@ -92,7 +91,18 @@ def compile_policy(model: PolicyModel, sources: tuple[str, ...]) -> tree.Decisio
         settings=settings,
         budget_seconds=parse_duration(budget.value) if budget else DEFAULT_BUDGET_SECONDS,
         sources=sources,
+        selection=selection(model),
     )
+
+
+def recipient_domains(model: PolicyModel) -> list[tuple[str, str]]:
+    """(domain pattern, profile): every `domain … uses` line, then every `for recipient.domain`."""
+    mapped = [(pattern, d.profile) for d in model.domains for pattern, _ in d.patterns]
+    for profile in model.profiles.values():
+        for selector in profile.selectors:
+            if selector.field == "recipient.domain" and not selector.networks:
+                mapped += [(v.text.lower().rstrip("."), profile.name) for v in selector.values]
+    return mapped
 
 
 class _Compiler:
@@ -138,6 +148,15 @@ class _Compiler:
             )
             for b in profile.bombers
         )
+        bypasses = tuple(
+            tree.BypassNode(
+                b.targets,
+                self.test(b.condition),
+                f"bypass {', '.join(b.targets)}",
+                b.span,
+            )
+            for b in profile.bypasses
+        )
         return tree.ProfileTree(
             profile.name,
             profile.span,
@@ -145,6 +164,7 @@ class _Compiler:
             scan_node,
             tuple(sorted(actions.items())),
             bombers,
+            bypasses,
         )
 
     def test(self, condition: ast.Condition) -> tree.Test:
@@ -174,6 +194,16 @@ class _Compiler:
                     condition.span,
                     cost,
                 )
+            case ast.NetworkTest():
+                return tree.NetworkMatch(
+                    condition.field.name,
+                    network_texts(self.model, condition.networks, condition.list_ref),
+                    description,
+                    condition.span,
+                    cost,
+                )
+            case ast.HeaderExists():
+                return tree.HeaderPresent(condition.header, description, condition.span, cost)
             case ast.AnyAttachment():
                 return tree.HasAttachment(description, condition.span)
             case ast.HasDefects():
@@ -246,6 +276,10 @@ def describe(condition: ast.Condition) -> str:
         case ast.SizeTest():
             size = _size_text(condition.size_bytes)
             return f"{_describe_field(condition.field)} {condition.comparator} {size}"
+        case ast.NetworkTest():
+            return f"{condition.field.name} in {_networks_written(condition)}"
+        case ast.HeaderExists():
+            return f'header "{condition.header}" exists'
         case ast.AnyAttachment():
             return "any attachment"
         case ast.HasDefects():
@@ -258,6 +292,78 @@ def describe(condition: ast.Condition) -> str:
             return " and ".join(_grouped(o) for o in condition.operands)
         case ast.Or():
             return " or ".join(_grouped(o) for o in condition.operands)
+
+
+def _networks_written(written: ast.NetworkTest | ast.Selector) -> str:
+    if written.list_ref is not None:
+        return f"list {written.list_ref.name}"
+    texts = written.values if isinstance(written, ast.Selector) else written.networks
+    return " ".join(text.text for text in texts)
+
+
+def network_texts(
+    model: PolicyModel, networks: tuple[ast.Text, ...], list_ref: ast.ListRef | None
+) -> tuple[str, ...]:
+    """The networks written inline or in the list, normalised (`parse_network`)."""
+    from qmvc.message.received import parse_network
+
+    values = networks
+    if list_ref is not None and list_ref.name in model.lists:
+        values = tuple(p for p in model.lists[list_ref.name].patterns if isinstance(p, ast.Text))
+    parsed = (parse_network(value.text) for value in values)
+    return tuple(str(network) for network in parsed if network is not None)
+
+
+def describe_selector(selector: ast.Selector) -> str:
+    """`for client.ip in 10.0.0.0/8`, `for sender.domain "partner.example"`: as written."""
+    if selector.networks:
+        return f"for {selector.field} in {_networks_written(selector)}"
+    return f"for {selector.field} " + " ".join(f'"{v.text}"' for v in selector.values)
+
+
+def selection(model: PolicyModel) -> tree.Selection | None:
+    """The selectors of every profile, by kind; None when no profile has one."""
+    if not any(profile.selectors for profile in model.profiles.values()):
+        return None
+    recipients: dict[str, tree.SelectorNode] = {}
+    domains: dict[str, tree.SelectorNode] = {}
+    networks: list[tuple[str, tree.SelectorNode]] = []
+    senders: dict[str, tree.SelectorNode] = {}
+    sender_domains: dict[str, tree.SelectorNode] = {}
+    for domain in model.domains:
+        for pattern, span in domain.patterns:
+            written = f'domain "{pattern}" uses {domain.profile}'
+            domains.setdefault(pattern, tree.SelectorNode(domain.profile, written, span))
+    for profile in model.profiles.values():
+        for selector in profile.selectors:
+            node = tree.SelectorNode(profile.name, describe_selector(selector), selector.span)
+            if selector.networks:
+                texts = network_texts(model, selector.values, selector.list_ref)
+                networks.extend((text, node) for text in texts)
+                continue
+            table = {
+                "recipient": recipients,
+                "recipient.domain": domains,
+                "sender": senders,
+                "sender.domain": sender_domains,
+            }[selector.field]
+            for value in selector.values:
+                table.setdefault(value.text.lower().rstrip("."), node)
+    from qmvc.message.received import parse_network
+
+    networks.sort(key=lambda item: -parse_network(item[0]).prefixlen)  # type: ignore[union-attr]
+    wildcards = sorted(
+        ((pattern[1:], node) for pattern, node in sender_domains.items() if pattern[:2] == "*."),
+        key=lambda item: -len(item[0]),
+    )
+    return tree.Selection(
+        recipients,
+        domains,
+        tuple(networks),
+        senders,
+        {pattern: node for pattern, node in sender_domains.items() if pattern[:2] != "*."},
+        tuple(wildcards),
+    )
 
 
 def _size_text(size_bytes: int) -> str:

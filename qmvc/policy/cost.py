@@ -8,6 +8,9 @@ from qmvc.policy import ast
 FIELD_COSTS = {
     "sender": Cost.ENVELOPE,
     "recipient": Cost.ENVELOPE,
+    "sender.domain": Cost.ENVELOPE,
+    "recipient.local": Cost.ENVELOPE,
+    "client.ip": Cost.HEADER,
     "message.size": Cost.ENVELOPE,
     "subject": Cost.HEADER,
     "header": Cost.HEADER,
@@ -21,8 +24,10 @@ FIELD_COSTS = {
 
 def condition_cost(condition: ast.Condition) -> int:
     match condition:
-        case ast.TextTest() | ast.EmptyTest() | ast.SizeTest():
+        case ast.TextTest() | ast.EmptyTest() | ast.SizeTest() | ast.NetworkTest():
             return FIELD_COSTS.get(condition.field.name, Cost.CONTENT)
+        case ast.HeaderExists():
+            return Cost.HEADER
         case ast.AnyAttachment() | ast.HasDefects() | ast.ExceedsLimits():
             return Cost.STRUCTURE
         case ast.Not():

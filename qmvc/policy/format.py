@@ -120,7 +120,7 @@ def _gaps(tree: Tree[Token], text: str) -> str:
 def _canonical(token: Token) -> str:
     if token.type in ("STRING", "REGEX"):
         return str(token)
-    return _INNER_BLANKS.sub(" ", str(token))
+    return _INNER_BLANKS.sub(" ", str(token)).strip()  # a unitless SIZE takes a blank after it
 
 
 class _Printer:
@@ -254,6 +254,9 @@ class _Printer:
 
 
 def _anchor(node: Tree[Token] | Token) -> Token | None:
+    if isinstance(node, Tree) and node.data == "bypass":  # its condition, after one or two targets
+        index = next(i for i, c in enumerate(node.children) if c == "when") + 1
+        return next(_tokens(node.children[index]))
     if isinstance(node, Token) or node.data not in ANCHOR_CHILD:
         return None
     index = ANCHOR_CHILD[node.data]

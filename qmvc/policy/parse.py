@@ -76,6 +76,14 @@ class _GuardLanguage:
     span: Span
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Networks:
+    """`in NETWORK...` or `in list NAME`, until a field test or a selector takes it."""
+
+    values: tuple[ast.Text, ...]
+    list_ref: ast.ListRef | None
+
+
 @v_args(meta=True)
 class _AstBuilder(Transformer_NonRecursive[Token, list[ast.Statement]]):
     """Builds frozen AST nodes. Non-recursive, so 1,000 nested `not`s cannot blow the stack."""
@@ -241,7 +249,31 @@ class _AstBuilder(Transformer_NonRecursive[Token, list[ast.Statement]]):
             tuple(i for i in items if isinstance(i, ast.OnBlock)),
             self._span(meta),
             tuple(i for i in items if isinstance(i, ast.BomberDecl)),
+            tuple(i for i in items if isinstance(i, ast.Selector)),
+            tuple(i for i in items if isinstance(i, ast.Bypass)),
         )
+
+    def selector(self, meta: Any, children: list[Any]) -> ast.Selector:
+        field, *values = children
+        if values and isinstance(values[0], _Networks):
+            networks = values[0]
+            return ast.Selector(
+                str(field),
+                networks.values,
+                self._span(meta),
+                self._token_span(field),
+                networks=True,
+                list_ref=networks.list_ref,
+            )
+        texts = tuple(ast.Text(_unquote(v), self._token_span(v)) for v in values)
+        return ast.Selector(str(field), texts, self._span(meta), self._token_span(field))
+
+    def bypass(self, meta: Any, children: list[Any]) -> ast.Bypass:
+        *targets, condition = children
+        return ast.Bypass(tuple(dict.fromkeys(targets)), condition, self._span(meta))
+
+    def bypass_target(self, meta: Any, children: list[Any]) -> str:
+        return str(children[0])
 
     def bomber(self, meta: Any, children: list[Any]) -> ast.BomberDecl:
         name, *rest = children
@@ -356,8 +388,11 @@ class _AstBuilder(Transformer_NonRecursive[Token, list[ast.Statement]]):
         return inner  # type: ignore[no-any-return]
 
     def field_test(self, meta: Any, children: list[Any]) -> ast.Condition:
-        field, (operation, *arguments) = children
+        field, operation_node = children
         span = self._span(meta)
+        if isinstance(operation_node, _Networks):
+            return ast.NetworkTest(field, operation_node.values, span, operation_node.list_ref)
+        operation, *arguments = operation_node
         if operation == "empty":
             return ast.EmptyTest(field, span)
         if operation == "size":
@@ -365,6 +400,9 @@ class _AstBuilder(Transformer_NonRecursive[Token, list[ast.Statement]]):
             return ast.SizeTest(field, comparator, size_bytes, span)
         operator, value, nocase = arguments
         return ast.TextTest(field, operator, value, nocase, span)
+
+    def header_exists(self, meta: Any, children: list[Any]) -> ast.HeaderExists:
+        return ast.HeaderExists(_unquote(children[0]), self._span(meta))
 
     def any_attachment(self, meta: Any, children: list[Any]) -> ast.AnyAttachment:
         return ast.AnyAttachment(self._span(meta))
@@ -400,6 +438,15 @@ class _AstBuilder(Transformer_NonRecursive[Token, list[ast.Statement]]):
 
     def size_comparison(self, meta: Any, children: list[Any]) -> tuple[str, str, int]:
         return ("size", str(children[0]), parse_size(str(children[1])))
+
+    def network_values(self, meta: Any, children: list[Any]) -> _Networks:
+        if children and isinstance(children[0], ast.ListRef):
+            return _Networks((), children[0])
+        return _Networks(tuple(ast.Text(str(t), self._token_span(t)) for t in children), None)
+
+    def network(self, meta: Any, children: list[Any]) -> ast.Text:
+        """A network written unquoted in a list is one more text entry of it."""
+        return ast.Text(str(children[0]), self._span(meta))
 
     def list_ref(self, meta: Any, children: list[Any]) -> ast.ListRef:
         return ast.ListRef(str(children[0]), self._span(meta))

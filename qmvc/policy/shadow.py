@@ -38,6 +38,12 @@ def shape(condition: ast.Condition) -> Any:
             return ("empty", _field(condition.field))
         case ast.SizeTest():
             return ("size", _field(condition.field), condition.comparator, condition.size_bytes)
+        case ast.NetworkTest():
+            written = tuple(text.text for text in condition.networks)
+            listed = condition.list_ref.name if condition.list_ref else ""
+            return ("network", _field(condition.field), written, listed)
+        case ast.HeaderExists():
+            return ("exists", condition.header.lower())
         case ast.AnyAttachment():
             return ("any-attachment",)
         case ast.HasDefects():

@@ -43,6 +43,9 @@ TERMINAL_WORDS = {
     "INT": "a number",
     "SUFFIX": "a domain suffix such as .de",
     "ATTACHMENT_ATTRIBUTE": "an attachment attribute such as attachment.type",
+    "NETWORK": "a network such as 10.0.0.0/8",
+    "DOTTED_FIELD": "a field such as sender.domain",
+    "SELECTOR_FIELD": "recipient, recipient.domain, client.ip, sender or sender.domain",
     "$END": "the end of the file",
 }
 
