@@ -236,3 +236,59 @@ def test_every_rule_of_the_test_policy_fires_on_some_message() -> None:
 
 def test_corpus_has_at_least_forty_messages() -> None:
     assert len(MESSAGES) >= 40
+
+
+# ---- policy banks: selectors and bypasses, under policies/banks.qmvc ----
+
+BANKS = GOLDEN / "banks"
+BANKS_CASES = [
+    (path.name, output_format)
+    for path in sorted(BANKS.glob("*.eml"))
+    for output_format in ("txt", "json")
+]
+BANKS_EXPECTED = {
+    "abuse-desk-from-inside": ("abuse", "clean", "bypass scan", "internal"),
+    "partner-from-its-servers": ("inbound", "clean", "bypass badmail", ""),
+    "partner-forged-below": ("inbound", "badmail", "", ""),
+}
+"""Per message: the profile, the outcome, the bypass that applies and the less specific
+profile also met ("" for none). The review of the goldens, written down."""
+
+
+@pytest.mark.parametrize(("message", "output_format"), BANKS_CASES, ids=str)
+def test_explain_of_selectors_and_bypasses_matches_golden(message: str, output_format: str) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "qmvc.cli",
+        "explain",
+        "--no-scan",
+        "--policy",
+        "policies/banks.qmvc",
+        "--format",
+        "json" if output_format == "json" else "text",
+        os.path.relpath(BANKS / message, ROOT),
+    ]
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("QMVC_")}
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, env=environment, timeout=120)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    golden = BANKS / f"{Path(message).stem}.{output_format}"
+    produced = result.stdout.decode("utf-8")
+    if UPDATE:
+        golden.write_text(produced, encoding="utf-8")
+    assert produced == golden.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("stem", sorted(BANKS_EXPECTED))
+def test_banks_goldens_show_the_profile_and_bypass_meant(stem: str) -> None:
+    profile, outcome, bypass, also_met = BANKS_EXPECTED[stem]
+    verdict = json.loads((BANKS / f"{stem}.json").read_text(encoding="utf-8"))
+    assert (verdict["profile"], verdict["outcome"]) == (profile, outcome)
+    applied = [
+        step["node"]
+        for step in verdict["trace"]
+        if step["depth"] == 0 and step["node"].startswith("bypass") and step["result"] == "true"
+    ]
+    assert applied == ([bypass] if bypass else [])
+    others = [s["node"] for s in verdict["trace"] if "also met" in s["detail"]]
+    assert [o.split(" (")[0] for o in others] == ([f"profile {also_met}"] if also_met else [])
