@@ -39,13 +39,9 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
-from itertools import repeat
-from operator import is_not, itemgetter, methodcaller
 from pathlib import Path
-from typing import TypeVar
 
 from qmvc.engine.verdict import ScannerReport
 from qmvc.logs.escape import escape, unescape
@@ -207,8 +203,6 @@ QuickParts = tuple[str, str, str, Shape, int]
 """start as written, sender, recipient, shape, duration in ms."""
 
 _CACHE_LIMIT = 4096
-_K = TypeVar("_K")
-_V = TypeVar("_V")
 _SECONDS = frozenset(f":{second:02d}" for second in range(60))
 _MINUTES = frozenset(f"{hour:02d}:{minute:02d}" for hour in range(24) for minute in range(60))
 _CLOCK_TAILS = frozenset(
@@ -224,28 +218,22 @@ _valid_hours: dict[str, bool] = {}
 def _valid_hour(text: str) -> bool:
     """`YYYYMMDD HH` exactly as strftime writes a real date and hour: then `strptime` reads
     the whole stamp back to the same text."""
+    if len(_valid_hours) > _CACHE_LIMIT:
+        _valid_hours.clear()
     date = text[:8]
     try:
         valid = datetime.strptime(date, "%Y%m%d").strftime("%Y%m%d") == date
     except ValueError:
         valid = False
-    return valid and text[8:] in _HOURS
-
-
-def _remember(cache: dict[_K, _V], keys: set[_K], compute: Callable[[_K], _V]) -> None:
-    """Add `keys` not yet in `cache`, first emptying it if they would take it past its
-    bound (so every key of one call is there when it returns)."""
-    new = keys.difference(cache)
-    if len(cache) + len(new) > _CACHE_LIMIT:
-        cache.clear()
-        new = keys
-    for key in new:
-        cache[key] = compute(key)
+    valid = _valid_hours[text] = valid and text[8:] in _HOURS
+    return valid
 
 
 def _shape(key: tuple[str, ...]) -> Shape | None:
     """The shape of fields 5-7, 9, 10 and 14 as `parse_line` reads them; None where it would
     not (or might not) read them this way."""
+    if len(_shapes) > _CACHE_LIMIT:
+        _shapes.clear()
     criteria, scanners, exit_field, profile, outcome, viruses = key
     viruses = viruses.rstrip("\n")
     shape = None
@@ -265,15 +253,8 @@ def _shape(key: tuple[str, ...]) -> Shape | None:
                 unescape(outcome[len("outcome=") :]),
                 tuple(unescape(name) for name in names.split(LIST_SEPARATOR)) if names else (),
             )
+    _shapes[key] = shape
     return shape
-
-
-def _known_valid_hour(hour: str) -> bool:
-    valid = _valid_hours.get(hour)
-    if valid is None:
-        _remember(_valid_hours, {hour}, _valid_hour)
-        valid = _valid_hours[hour]
-    return valid
 
 
 def quick_parts(line: str, escaped: bool = False) -> QuickParts | None:
@@ -294,11 +275,9 @@ def quick_parts(line: str, escaped: bool = False) -> QuickParts | None:
         pid, start, sender, recipient, criteria, scanners, exit_field,
         end, profile, outcome, message_id, size, duration, viruses,
     ) = fields  # fmt: skip
-    key: tuple[str, ...] = (criteria, scanners, exit_field, profile, outcome, viruses)
-    shape = _shapes.get(key, _UNSEEN)
+    shape = _shapes.get((criteria, scanners, exit_field, profile, outcome, viruses), _UNSEEN)
     if shape is _UNSEEN:
-        _remember(_shapes, {key}, _shape)
-        shape = _shapes[key]
+        shape = _shape((criteria, scanners, exit_field, profile, outcome, viruses))
     if (
         shape is None
         or pid[:9] != PREFIX
@@ -311,7 +290,7 @@ def quick_parts(line: str, escaped: bool = False) -> QuickParts | None:
         or not pid[9:].isdecimal()
         or not size[5:].isdecimal()
         or not duration[3:].isdecimal()
-        or not _known_valid_hour(start[:11])
+        or not (_valid_hours.get(start[:11]) or _valid_hour(start[:11]))
     ):
         return None
     if "%" in sender or "%" in recipient:
@@ -319,73 +298,6 @@ def quick_parts(line: str, escaped: bool = False) -> QuickParts | None:
             return None
         sender, recipient = unescape(sender), unescape(recipient)
     return start, sender, recipient, shape, int(duration[3:])
-
-
-Columns = tuple[Sequence[str], list[str], Sequence[str], list[Shape], list[int]]
-"""What `quick_parts` gives, for many lines at once: starts, senders, recipients, shapes and
-durations in ms, one entry per line."""
-
-_BLANK_ROW = ("",) * 14
-_FIELDS_14 = (14).__eq__
-_HOUR = itemgetter(slice(0, 11))
-_AFTER_3 = itemgetter(slice(3, None))
-_AFTER_5 = itemgetter(slice(5, None))
-_AFTER_PREFIX = itemgetter(slice(len(PREFIX), None))
-_UP_TO_5 = itemgetter(slice(0, 5))
-_CLOCK_TAIL = itemgetter(slice(11, None))
-
-
-def quick_mask(rows: Sequence[Sequence[str]]) -> list[bool]:
-    """For lines split at `|`, which of them `quick_columns` reads: exactly the lines
-    `quick_parts(line, escaped=True)` takes. The same checks, made one field at a time
-    over all the rows with `map` over C functions, so that Python runs no code per line:
-    the report reads millions of lines. Fills the caches `quick_columns` reads."""
-    whole = list(map(_FIELDS_14, map(len, rows)))
-    if not all(whole):
-        rows = [row if fits else _BLANK_ROW for row, fits in zip(rows, whole, strict=True)]
-    (
-        pids, starts, _, _, criteria, scanners, exit_fields,
-        ends, profiles, outcomes, message_ids, sizes, durations, viruses,
-    ) = zip(*rows, strict=True) if rows else ((),) * 14  # fmt: skip
-    keys = list(zip(criteria, scanners, exit_fields, profiles, outcomes, viruses, strict=True))
-    _remember(_shapes, set(keys), _shape)
-    hours = list(map(_HOUR, starts))
-    _remember(_valid_hours, set(hours), _valid_hour)
-    checks = (
-        whole,
-        map(is_not, map(_shapes.__getitem__, keys), repeat(None)),
-        map(methodcaller("startswith", PREFIX), pids),
-        map(str.isdecimal, map(_AFTER_PREFIX, pids)),
-        map(_CLOCK_TAILS.__contains__, map(_CLOCK_TAIL, starts)),
-        map(_valid_hours.__getitem__, hours),
-        map(_MINUTES.__contains__, map(_UP_TO_5, ends)),
-        map(_SECONDS.__contains__, map(_AFTER_5, ends)),
-        map(methodcaller("startswith", "msgid="), message_ids),
-        map(methodcaller("startswith", "size="), sizes),
-        map(str.isdecimal, map(_AFTER_5, sizes)),
-        map(methodcaller("startswith", "ms="), durations),
-        map(str.isdecimal, map(_AFTER_3, durations)),
-    )
-    return list(map(all, zip(*checks, strict=True)))
-
-
-def quick_columns(rows: Sequence[Sequence[str]]) -> Columns:
-    """The parts of rows `quick_mask` just found readable (and of nothing else), as
-    `quick_parts(line, escaped=True)` gives them for each line."""
-    (
-        _, starts, senders, recipients, criteria, scanners, exit_fields,
-        _, profiles, outcomes, _, _, durations, viruses,
-    ) = zip(*rows, strict=True)  # fmt: skip
-    keys = zip(criteria, scanners, exit_fields, profiles, outcomes, viruses, strict=True)
-    shapes: list[Shape] = list(map(_shapes.__getitem__, keys))  # type: ignore[arg-type]
-    milliseconds = list(map(int, map(_AFTER_3, durations)))
-    escaped = str.__contains__
-    plain_senders = list(senders)
-    if any(map(escaped, senders, repeat("%"))):
-        plain_senders = [unescape(sender) if "%" in sender else sender for sender in senders]
-    if any(map(escaped, recipients, repeat("%"))):
-        recipients = tuple(unescape(recipient) for recipient in recipients)
-    return starts, plain_senders, recipients, shapes, milliseconds
 
 
 def append_line(path: Path, line: str) -> None:
