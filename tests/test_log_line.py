@@ -213,3 +213,15 @@ def test_readable_escape_keeps_letters_and_never_a_line_break(text: str) -> None
 
 def test_readable_escape_keeps_umlauts_but_not_bidi_overrides() -> None:
     assert escape("Grüße\u202e\u2028", ascii_only=False) == "Grüße%E2%80%AE%E2%80%A8"
+
+
+@given(st.lists(st.sampled_from(["badmail", "scan"]), min_size=1, max_size=2, unique=True))
+def test_a_bypass_is_one_more_field_that_round_trips(bypassed: list[str]) -> None:
+    sample = record(bypassed=tuple(bypassed))
+    line = format_line(sample)
+    assert line.split("|")[14] == "bypass=" + "+".join(bypassed)
+    assert parse_line(line) == sample
+
+
+def test_no_bypass_field_when_nothing_was_bypassed() -> None:
+    assert "bypass" not in format_line(record())

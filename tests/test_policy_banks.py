@@ -294,3 +294,67 @@ def test_a_bypass_whose_targets_are_skipped_already_is_not_tested(bypassing: Dec
         ("bypass badmail", "true"),
         ("bypass scan, badmail", "false"),
     ]
+
+
+# ---- check-policy on what the selectors and bypasses use ----
+
+
+def codes(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "policy.qmvc"
+    path.write_text(text, encoding="utf-8")
+    return [d.code for d in Policy.load(path).check()]
+
+
+def test_a_list_used_only_by_a_selector_or_a_bypass_is_used(tmp_path: Path) -> None:
+    text = (
+        "list nets = 10.0.0.0/8\nlist more = 192.0.2.0/24\n"
+        "profile i for client.ip in list nets { on clean { deliver } }\n"
+        "profile s default { bypass badmail when client.ip in list more\n"
+        '  badmail x when subject is "x" on badmail { keep "q" } }\n'
+    )
+    assert codes(tmp_path, text) == []
+
+
+def test_an_undefined_network_list_is_an_error(tmp_path: Path) -> None:
+    text = (
+        "profile i for client.ip in list nets { on clean { deliver } }\n"
+        "profile s default { bypass scan when client.ip in list more scan c "
+        'on virus { keep "q" } }\nscanner c clamd socket "/x"\n'
+    )
+    assert codes(tmp_path, text) == ["undefined-list", "undefined-list"]
+
+
+def test_a_profile_with_a_selector_is_not_unused(tmp_path: Path) -> None:
+    text = (
+        'profile p for sender.domain "partner.example" { on clean { deliver } }\n'
+        "profile s default { on clean { deliver } }\n"
+    )
+    assert codes(tmp_path, text) == []
+
+
+def test_a_scan_bypass_requiring_the_client_network_is_not_warned(tmp_path: Path) -> None:
+    text = (
+        'profile s default { bypass scan when sender.domain is "p.example" and '
+        "(client.ip in 192.0.2.0/24 or client.ip in 2001:db8::/32) scan c "
+        'on virus { keep "q" } }\nscanner c clamd socket "/x"\n'
+    )
+    assert codes(tmp_path, text) == []
+
+
+def test_a_scan_bypass_where_one_branch_skips_the_network_is_warned(tmp_path: Path) -> None:
+    text = (
+        'profile s default { bypass scan when sender.domain is "p.example" and '
+        '(client.ip in 192.0.2.0/24 or header "X-P" exists) or sender is "a@p.example" '
+        'scan c on virus { keep "q" } }\nscanner c clamd socket "/x"\n'
+    )
+    assert codes(tmp_path, text) == ["sender-only-bypass"]
+
+
+def test_a_badmail_bypass_on_the_sender_alone_is_not_warned(tmp_path: Path) -> None:
+    """Only skipping the scan lets viruses in; a sender allowlist for badmail is the admin's
+    call (explain and the log show each use of it)."""
+    text = (
+        'profile s default { bypass badmail when sender.domain is "p.example" '
+        'badmail x when subject is "x" on badmail { keep "q" } }\n'
+    )
+    assert codes(tmp_path, text) == []

@@ -257,7 +257,12 @@ def unreachable_selectors(model: PolicyModel) -> Iterator[Diagnostic]:
         for network, span in _networks(model, selector.values, selector.list_ref)
     ]
     for profile, selector in _selectors(model):
-        if selector.networks and not _networks(model, selector.values, selector.list_ref):
+        undefined = selector.list_ref is not None and selector.list_ref.name not in model.lists
+        if (
+            selector.networks
+            and not undefined
+            and not _networks(model, selector.values, selector.list_ref)
+        ):
             yield warning(
                 "unreachable-selector",
                 f"this selector of profile '{profile.name}' names no network: no mail reaches it",
