@@ -358,3 +358,19 @@ def test_a_badmail_bypass_on_the_sender_alone_is_not_warned(tmp_path: Path) -> N
         'badmail x when subject is "x" on badmail { keep "q" } }\n'
     )
     assert codes(tmp_path, text) == []
+
+
+def test_a_domain_selector_no_domain_can_match_is_bad_domain(tmp_path: Path) -> None:
+    text = (
+        'profile p for sender.domain "anna@partner.example" { on clean { deliver } }\n'
+        "profile s default { on clean { deliver } }\n"
+    )
+    assert codes(tmp_path, text) == ["bad-domain"]
+
+
+def test_two_addresses_for_the_one_client_ip_never_match(tmp_path: Path) -> None:
+    text = (
+        'profile s default { badmail x when client.ip is "192.0.2.1" and client.ip is '
+        '"192.0.2.2" on badmail { keep "q" } }\n'
+    )
+    assert codes(tmp_path, text) == ["never-true"]

@@ -292,13 +292,11 @@ class Bypass:
     span: Span
 
 
-SELECTOR_FIELDS = ("recipient", "recipient.domain", "client.ip", "sender", "sender.domain")
-"""What a profile may be chosen by, most specific first (qmvc/engine/selection.py)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Selector:
-    """`for FIELD "value"...` or `for client.ip in NETWORKS` on a profile: mail it is for."""
+    """`for FIELD "value"...` or `for client.ip in NETWORKS` on a profile: mail it is for.
+    FIELD is recipient, recipient.domain, client.ip, sender or sender.domain (the grammar's
+    SELECTOR_FIELD; qmvc/engine/selection.py has their precedence)."""
 
     field: str
     values: tuple[Text, ...]

@@ -15,6 +15,7 @@ from qmvc.message.received import IPNetwork, parse_network
 from qmvc.policy import ast
 from qmvc.policy.contradiction import always_true
 from qmvc.policy.diagnostics import Diagnostic, error, warning
+from qmvc.policy.domains import domain_problem
 from qmvc.policy.model import PolicyModel, walk
 from qmvc.span import Span
 
@@ -23,7 +24,7 @@ BANK_CHECKS: dict[str, Check] = {}
 
 SENDER_HEADERS = frozenset(("from", "sender", "reply-to", "return-path"))
 """Headers that say who sent the message: the sender writes them, as he writes SENDER."""
-SELECTOR_RANKS = {field: rank for rank, field in enumerate(ast.SELECTOR_FIELDS)}
+DOMAIN_SELECTORS = ("recipient.domain", "sender.domain")
 
 
 def check(code: str) -> Callable[[Check], Check]:
@@ -121,7 +122,13 @@ def _network_problem(written: ast.Text | ast.Regex) -> Iterator[Diagnostic]:
 
 @check("bad-selector")
 def bad_selectors(model: PolicyModel) -> Iterator[Diagnostic]:
+    """A selector of the wrong kind of value; a domain no domain can match (`bad-domain`)."""
     for _, selector in _selectors(model):
+        if selector.field in DOMAIN_SELECTORS:
+            for value in selector.values:
+                problem = domain_problem(value.text.lower())
+                if problem is not None:
+                    yield error("bad-domain", problem.message, value.span, problem.hint)
         if selector.field == "client.ip" and not selector.networks:
             yield error(
                 "bad-selector",

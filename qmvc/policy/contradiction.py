@@ -19,7 +19,9 @@ from qmvc.policy.shadow import Lists, implies, shape
 Clash = tuple[ast.Condition, ast.Condition]
 """Two parts of a condition: ones that cannot both be true, or cannot both be false."""
 
-SINGLE_VALUED_FIELDS = frozenset(("sender", "recipient", "subject", "body"))
+SINGLE_VALUED_FIELDS = frozenset(
+    ("sender", "recipient", "subject", "body", "sender.domain", "recipient.local", "client.ip")
+)
 """Fields a message has exactly one value of (a header may appear several times)."""
 
 
