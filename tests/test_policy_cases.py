@@ -120,6 +120,29 @@ def test_coverage_reports_the_rules_no_case_exercised(tmp_path: Path) -> None:
     assert (result["passed"], result["failed"]) == (2, 0)
 
 
+def test_coverage_lists_a_bypass_that_applied_to_no_case(tmp_path: Path) -> None:
+    policy = tmp_path / "bypass.qmvc"
+    policy.write_text(
+        'hostname "mx.example.com"\n'
+        "profile p default {\n"
+        "  bypass badmail when client.ip in 10.0.0.0/8\n"
+        '  bypass scan when header "X-Never" exists and client.ip in 192.0.2.0/24\n'
+        '  badmail exe when any attachment.name matches "*.exe"\n'
+        '  on badmail { keep "q" }\n'
+        "}\n"
+    )
+    received = "from x (10.1.2.3) by mx.example.com with SMTP; 26 Nov 2026 02:00:00 -0000"
+    policy.with_name("bypass.tests.toml").write_text(
+        f'[[case]]\nname = "ours"\nmessage = {{ headers = {{ Received = "{received}" }}, '
+        'body = "x", attachments = [{ name = "a.exe", content = "MZ" }] }\noutcome = "clean"\n'
+    )
+    done = qmvc("test", "--policy", str(policy), "--coverage", qmvc_dir=tmp_path / "q")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "coverage: 3 rule(s) no case exercised:" in done.stdout
+    assert f"  {policy}:4:3: bypass scan (profile p)" in done.stdout
+    assert f"{policy}:3:3: bypass" not in done.stdout
+
+
 def test_a_test_file_beside_its_policy_tests_that_policy(tmp_path: Path) -> None:
     policy = write_policy(tmp_path, 'outcome = "clean"')
     done = qmvc("test", str(policy.with_name("small.tests.toml")), qmvc_dir=tmp_path / "q")

@@ -166,13 +166,17 @@ def policy_rules(decision_tree: DecisionTree) -> list[Rule]:
             if span is not None:  # an outcome the policy left to qmvc's default has no line
                 rules.append(Rule("on", profile.name, OUTCOME_WORDS.get(outcome, outcome), span))
         rules += [Rule("bomber", profile.name, b.name, b.span) for b in profile.bombers]
+        rules += [
+            Rule("bypass", profile.name, b.description.removeprefix("bypass "), b.span)
+            for b in profile.bypasses
+        ]
     return sorted(rules, key=lambda rule: rule.span)
 
 
 def exercised(rule: Rule, verdict: Verdict) -> bool:
     """A profile is exercised by a case it decides, a badmail rule by a case it matches, a
     scan by a case whose engines ran, an `on` block and a bomber rule by a case whose
-    actions they chose."""
+    actions they chose, a bypass by a case it applied to."""
     if verdict.profile != rule.profile:
         return False
     bombing = verdict.bombing
@@ -186,6 +190,8 @@ def exercised(rule: Rule, verdict: Verdict) -> bool:
             return bombing is None and outcome == rule.name
         case "bomber":
             return bombing is not None and bombing.rule == rule.name
+        case "bypass":
+            return any(s.span == rule.span and s.result == "true" for s in verdict.trace)
     return True
 
 
