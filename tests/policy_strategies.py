@@ -29,8 +29,18 @@ text_fields = st.sampled_from(
         "every attachment.name",
         "any attachment.type",
         "attachment.declared_type",
+        "sender.domain",
+        "recipient.local",
+        "client.ip",
     ]
 )
+networks = st.lists(
+    st.sampled_from(["10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::ffff:10.0.0.0/104", "::1"]),
+    min_size=1,
+    max_size=3,
+).map(" ".join)
+NETWORK_LIST = "v_nets"
+"""Declared in every generated policy: networks, for `client.ip in list` and selectors."""
 empty_fields = st.sampled_from(["sender", "recipient", "subject", "body", 'header "Reply-To"'])
 size_fields = st.sampled_from(["message.size", "any attachment.size", "every attachment.size"])
 sizes = st.sampled_from(["10MB", "1K", "512B", "2.5 MB", "1G", "100"])
@@ -58,6 +68,9 @@ def conditions(list_names: list[str]) -> st.SearchStrategy[str]:
         ),
         st.just("any attachment"),
         st.just("message has defects"),
+        networks.map(lambda n: f"client.ip in {n}"),
+        st.just(f"client.ip in list {NETWORK_LIST}"),
+        st.just('header "X-Spam-Flag" exists'),
     )
     return st.recursive(
         leaves,
@@ -116,6 +129,7 @@ def valid_policies(draw: st.DrawFn) -> str:
         "language de for .de .at .ch",
         "language en default",
         "budget 10m",
+        f'list {NETWORK_LIST} = 192.0.2.0/24 "198.51.100.0/24" 2001:db8:1::/48',
     ]
     list_names = draw(st.lists(names, max_size=3, unique=True))
     for name in list_names:
@@ -135,7 +149,20 @@ def valid_policies(draw: st.DrawFn) -> str:
     )
     domain_number = 0
     for index, profile in enumerate(profile_names):
-        lines.append(f"profile {profile}{' default' if index == 0 else ''} {{")
+        selectors = draw(
+            st.sampled_from(
+                [
+                    "",
+                    f" for client.ip in 10.{index}.0.0/16",
+                    f' for sender.domain "s{index}.example" for recipient "r{index}@example.org"',
+                    f' for recipient.domain "*.r{index}.example" for sender "a{index}@example.org"',
+                ]
+            )
+        )
+        lines.append(f"profile {profile}{' default' if index == 0 else ''}{selectors} {{")
+        for _ in range(draw(st.integers(0, 2))):
+            targets = draw(st.sampled_from(["scan", "badmail", "scan, badmail", "badmail, scan"]))
+            lines.append(f"  bypass {targets} when {draw(conditions(list_names))}")
         rules = draw(st.lists(names, max_size=4, unique=True))
         for rule in rules:
             lines.append(f"  badmail {rule} when {draw(conditions(list_names))}")
