@@ -43,7 +43,9 @@ def _hits(selection: Selection, facts: MessageFacts, our_host: Callable[[], str]
     if recipient in selection.recipients:
         yield selection.recipients[recipient], f"recipient {recipient}"
     domain = envelope.domain.lower().rstrip(".")
-    yield from _domain_hits(selection.domains, domain, "recipient domain")
+    yield from _domain_hits(
+        selection.domains, selection.domain_wildcards, domain, "recipient domain"
+    )
     if selection.networks:
         address = facts.client_ip(our_host())
         if address is not None:
@@ -55,20 +57,25 @@ def _hits(selection: Selection, facts: MessageFacts, our_host: Callable[[], str]
     if sender and sender in selection.senders:
         yield selection.senders[sender], f"sender {sender}"
     sender_domain = sender.rpartition("@")[2] if "@" in sender else ""
-    if sender_domain in selection.sender_domains:
-        yield selection.sender_domains[sender_domain], f"sender.domain {sender_domain}"
-    if sender_domain:
-        for suffix, node in selection.sender_wildcards:
-            if sender_domain.endswith(suffix):
-                yield node, f"sender.domain {sender_domain}"
+    yield from _domain_hits(
+        selection.sender_domains, selection.sender_wildcards, sender_domain, "sender.domain"
+    )
 
 
-def _domain_hits(table: dict[str, SelectorNode], domain: str, label: str) -> Iterator[Hit]:
-    if domain in table:
-        yield table[domain], f"{label} {domain}"
-    wildcards = sorted((p for p in table if p[:2] == "*." and domain.endswith(p[1:])), key=len)
-    for pattern in reversed(wildcards):
-        yield table[pattern], f"{label} {domain}"
+def _domain_hits(
+    exact: dict[str, SelectorNode],
+    wildcards: tuple[tuple[str, SelectorNode], ...],
+    domain: str,
+    label: str,
+) -> Iterator[Hit]:
+    """The exact name's selector, then each `*.suffix` one, the longest suffix first."""
+    if not domain:
+        return
+    if domain in exact:
+        yield exact[domain], f"{label} {domain}"
+    for suffix, node in wildcards:
+        if domain.endswith(suffix):
+            yield node, f"{label} {domain}"
 
 
 @functools.lru_cache(maxsize=4096)

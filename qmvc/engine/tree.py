@@ -235,7 +235,9 @@ class Selection(Record):
 
     recipients: dict[str, SelectorNode]
     domains: dict[str, SelectorNode]
-    """Every recipient domain pattern (exact, or `*.suffix`) → what maps it, for explain."""
+    """Every exact recipient domain → what maps it (a selector or a `domain … uses` line)."""
+    domain_wildcards: tuple[tuple[str, SelectorNode], ...]
+    """(`.suffix`, what maps `*.suffix`), longest suffix first."""
     networks: tuple[tuple[str, SelectorNode], ...]
     """Longest prefix first."""
     senders: dict[str, SelectorNode]

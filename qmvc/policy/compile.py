@@ -352,18 +352,25 @@ def selection(model: PolicyModel) -> tree.Selection | None:
     from qmvc.message.received import parse_network
 
     networks.sort(key=lambda item: -parse_network(item[0]).prefixlen)  # type: ignore[union-attr]
-    wildcards = sorted(
-        ((pattern[1:], node) for pattern, node in sender_domains.items() if pattern[:2] == "*."),
-        key=lambda item: -len(item[0]),
-    )
     return tree.Selection(
         recipients,
-        domains,
+        _exact(domains),
+        _wildcards(domains),
         tuple(networks),
         senders,
-        {pattern: node for pattern, node in sender_domains.items() if pattern[:2] != "*."},
-        tuple(wildcards),
+        _exact(sender_domains),
+        _wildcards(sender_domains),
     )
+
+
+def _exact(patterns: dict[str, tree.SelectorNode]) -> dict[str, tree.SelectorNode]:
+    return {pattern: node for pattern, node in patterns.items() if pattern[:2] != "*."}
+
+
+def _wildcards(patterns: dict[str, tree.SelectorNode]) -> tuple[tuple[str, tree.SelectorNode], ...]:
+    """(`.suffix`, node) of each `*.suffix` pattern, the longest suffix first."""
+    found = [(pattern[1:], node) for pattern, node in patterns.items() if pattern[:2] == "*."]
+    return tuple(sorted(found, key=lambda item: -len(item[0])))
 
 
 def _size_text(size_bytes: int) -> str:
