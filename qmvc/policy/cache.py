@@ -26,7 +26,7 @@ from qmvc.engine.tree import DecisionTree
 from qmvc.policy.stamp import FileStamp
 from qmvc.record import Record
 
-CACHE_FORMAT = f"qmvc-tree-9-{__version__}"
+CACHE_FORMAT = f"qmvc-tree-10-{__version__}"
 RACY_WINDOW_NS = 2_000_000_000
 
 
