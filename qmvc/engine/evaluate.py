@@ -354,8 +354,9 @@ def evaluate(
 
         store = state() if state is not None and outcome in ("virus", "badmail") else None
         viruses = [virus for report in reports for virus in report.viruses]
+        our_host = walk.our_host() if store is not None else ""  # qmail's me: read when counted
         bombing, steps = check_bombers(
-            profile, outcome, facts, store, record, viruses, our_host=walk.our_host()
+            profile, outcome, facts, store, record, viruses, our_host=our_host
         )
         walk.trace.extend(steps)
         if bombing is not None:
