@@ -203,3 +203,14 @@ def test_our_line_gives_its_address_whatever_the_helo_and_the_lines_below(
 def test_parse_address_never_raises(text: str) -> None:
     parse_address(text)
     parse_network(text)
+
+
+def test_bombers_count_clients_by_the_same_trusted_line() -> None:
+    """`infected from same client` must not be steered by a line the sender wrote."""
+    from qmvc.engine.bombers import client_ip
+
+    forged = f"Received: {smtpd('10.1.2.3')}\n"
+    ours = f"Received: {QUEUED}\nReceived: {smtpd('203.0.113.9')}\n"
+    envelope = Envelope.from_addresses("a@example.org", "b@example.com")
+    assert client_ip(MessageFacts(f"{ours}{forged}\nx".encode(), envelope), ME) == "203.0.113.9"
+    assert client_ip(MessageFacts(f"{forged}\nx".encode(), envelope), "other.example") == ""
