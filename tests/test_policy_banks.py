@@ -374,3 +374,11 @@ def test_two_addresses_for_the_one_client_ip_never_match(tmp_path: Path) -> None
         '"192.0.2.2" on badmail { keep "q" } }\n'
     )
     assert codes(tmp_path, text) == ["never-true"]
+
+
+def test_an_address_selector_without_an_address_is_bad_selector(tmp_path: Path) -> None:
+    text = (
+        'profile p for sender "partner.example" for recipient "a@b.example" { '
+        "on clean { deliver } }\nprofile s default { on clean { deliver } }\n"
+    )
+    assert codes(tmp_path, text) == ["bad-selector"]

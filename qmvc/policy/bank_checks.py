@@ -129,6 +129,16 @@ def bad_selectors(model: PolicyModel) -> Iterator[Diagnostic]:
                 problem = domain_problem(value.text.lower())
                 if problem is not None:
                     yield error("bad-domain", problem.message, value.span, problem.hint)
+        if selector.field in ("recipient", "sender"):
+            for value in selector.values:
+                if value.text.count("@") != 1 or value.text.strip() != value.text:
+                    yield error(
+                        "bad-selector",
+                        f"'{value.text}' is not an address: no {selector.field} is",
+                        value.span,
+                        f'write one address: for {selector.field} "anna@example.org" (for '
+                        f"a whole domain: for {selector.field}.domain)",
+                    )
         if selector.field == "client.ip" and not selector.networks:
             yield error(
                 "bad-selector",
