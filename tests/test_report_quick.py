@@ -42,6 +42,7 @@ records = st.builds(
     size=st.integers(0, 10**9),
     duration_ms=st.integers(0, 10**6),
     viruses=st.lists(names.filter(bool), max_size=2).map(tuple),
+    bypassed=st.lists(st.sampled_from(["badmail", "scan"]), max_size=2).map(tuple),
 ).map(lambda r: LogRecord(**{**r.as_dict(), "end": r.start + timedelta(seconds=3)}))
 
 
