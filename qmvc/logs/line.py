@@ -269,27 +269,30 @@ def quick_parts(line: str, escaped: bool = False) -> QuickParts | None:
     none); then only `parse_line` can say. Where this gives parts, `parse_line` gives the
     same values (tests/test_report_quick.py)."""
     fields = line.split(FIELD_SEPARATOR)
-    if len(fields) != 14 and not (len(fields) == 15 and fields[14].startswith("bypass=")):
-        return None  # the report counts no bypass: any value parse_line reads will do
+    if len(fields) != 14:
+        if len(fields) != 15 or not fields[14].startswith("bypass="):
+            return None
+        del fields[14]  # the report counts no bypass: any value parse_line reads will do
     (
         pid, start, sender, recipient, criteria, scanners, exit_field,
         end, profile, outcome, message_id, size, duration, viruses,
-    ) = fields[:14]  # fmt: skip
+    ) = fields  # fmt: skip
     shape = _shapes.get((criteria, scanners, exit_field, profile, outcome, viruses), _UNSEEN)
     if shape is _UNSEEN:
         shape = _shape((criteria, scanners, exit_field, profile, outcome, viruses))
+    milliseconds = duration[3:]
     if (
         shape is None
-        or pid[:9] != PREFIX
+        or not pid.startswith(PREFIX)
         or start[11:] not in _CLOCK_TAILS
         or end[5:] not in _SECONDS
         or end[:5] not in _MINUTES
-        or message_id[:6] != "msgid="
-        or size[:5] != "size="
-        or duration[:3] != "ms="
+        or not message_id.startswith("msgid=")
+        or not size.startswith("size=")
+        or not duration.startswith("ms=")
         or not pid[9:].isdecimal()
         or not size[5:].isdecimal()
-        or not duration[3:].isdecimal()
+        or not milliseconds.isdecimal()
         or not (_valid_hours.get(start[:11]) or _valid_hour(start[:11]))
     ):
         return None
@@ -297,7 +300,7 @@ def quick_parts(line: str, escaped: bool = False) -> QuickParts | None:
         if not escaped:
             return None
         sender, recipient = unescape(sender), unescape(recipient)
-    return start, sender, recipient, shape, int(duration[3:])
+    return start, sender, recipient, shape, int(milliseconds)
 
 
 def append_line(path: Path, line: str) -> None:
