@@ -159,3 +159,29 @@ def test_a_misspelt_expectation_is_an_error_not_a_pass(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "case 'an unreachable real scanner defers': unknown key(s) outcom" in done.stderr
     assert done.stdout == ""
+
+
+def test_a_header_with_a_line_break_is_an_error_and_a_list_gives_several(tmp_path: Path) -> None:
+    """An inline header cannot carry CR or LF (no traceback: the case is refused with a
+    hint); several lines of one name come from a list, and a rule sees each of them."""
+    policy = write_policy(tmp_path)
+    cases = policy.with_name("small.tests.toml")
+    cases.write_text(
+        "[[case]]\nname = 'forged'\nrecipient = 'b@example.org'\noutcome = 'badmail'\n"
+        "message = { headers = { Subject = \"hi\\r\\nBcc: x@example.org\" }, body = 'x' }\n"
+    )
+    done = qmvc("test", "--policy", str(policy), str(cases), qmvc_dir=tmp_path / "q")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "case 'forged': header Subject: a value with CR or LF" in done.stderr
+    assert "Traceback" not in done.stderr
+    policy.write_text(
+        policy.read_text().replace(
+            'when subject is "this subject never comes"', 'when header "X-Tag" is "second"'
+        )
+    )
+    cases.write_text(
+        "[[case]]\nname = 'two tags'\nrecipient = 'b@example.org'\nmatches = ['never']\n"
+        "message = { headers = { X-Tag = ['first', 'second'] }, body = 'x' }\n"
+    )
+    done = qmvc("test", "--policy", str(policy), str(cases), qmvc_dir=tmp_path / "q")
+    assert done.returncode == 0, done.stdout + done.stderr

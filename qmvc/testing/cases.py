@@ -119,7 +119,8 @@ def _message(given: Any, base: Path, sender: str | None, where: str) -> bytes:
         **given.get("headers", {}),
     }
     for header, value in headers.items():
-        message[header] = str(value)
+        for one in value if isinstance(value, list) else [value]:
+            _add_header(message, str(header), str(one), where)
     message.set_content(str(given.get("body", "")))
     for attachment in given.get("attachments", []):
         _no_unknown_keys(attachment, ATTACHMENT_KEYS, f"{where}: attachment")
@@ -132,6 +133,21 @@ def _message(given: Any, base: Path, sender: str | None, where: str) -> bytes:
             _content(attachment, base, where), maintype, subtype, filename=filename or None
         )
     return bytes(message)
+
+
+def _add_header(message: EmailMessage, name: str, value: str, where: str) -> None:
+    """One header line; several of a name come from a list (`Received = ["…", "…"]`). A
+    line break cannot be written inline: the email package refuses it, and a raw,
+    folded or hostile header belongs in a message file."""
+    if "\r" in value or "\n" in value:
+        raise CaseError(
+            f"{where}: header {name}: a value with CR or LF; for several {name} lines give a "
+            "list of values, for a folded or raw header use a message file"
+        )
+    try:
+        message[name] = value
+    except (ValueError, TypeError) as exc:
+        raise CaseError(f"{where}: header {name!r}: {exc}") from None
 
 
 def _content(attachment: dict[str, Any], base: Path, where: str) -> bytes:
