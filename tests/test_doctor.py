@@ -548,3 +548,58 @@ def test_root_checking_as_itself_is_warned(site: Path) -> None:
     done = doctor_as_root(policy, "--format", "json")
     [(status, detail, fix)] = statuses(done, "user")
     assert status == "warn" and detail.startswith("checking as root") and "--user NAME" in fix
+
+
+# ---- the SMTP client's address ----
+
+CLIENT_POLICY = """\
+list ours = 10.0.0.0/8
+profile p default {
+  bypass scan when client.ip in list ours
+  badmail exe when any attachment.name matches "*.exe"
+  on badmail { keep "quarantine" }
+}
+profile inside for client.ip in 192.168.0.0/16 { on clean { deliver } }
+"""
+
+
+def test_client_ip_is_found_by_the_policys_hostname(user: UnprivilegedUser, site: Path) -> None:
+    policy = site / "policy.qmvc"
+    policy.write_text('hostname "mx.example.org"\n' + CLIENT_POLICY)
+    done = doctor_for(user, policy, "--format", "json")
+    assert statuses(done, "client-ip") == [
+        (
+            "ok",
+            f"a client.ip test ({policy}:4) and 1 more: read from Received lines by "
+            "mx.example.org (hostname)",
+            "",
+        )
+    ]
+
+
+def test_client_ip_without_any_host_name_is_a_warning(user: UnprivilegedUser, site: Path) -> None:
+    """qmail's `me` is absent here (no qmail is installed on the test machine): nothing can
+    tell our qmail-smtpd's Received line from a forged one, so client.ip is never known."""
+    if Path("/var/qmail/control/me").exists():
+        pytest.skip("this machine has qmail's control/me: the warning cannot be shown here")
+    policy = site / "policy.qmvc"
+    policy.write_text(CLIENT_POLICY)
+    done = doctor_for(user, policy, "--format", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    [(status, detail, fix)] = statuses(done, "client-ip")
+    assert status == "warn"
+    assert detail.startswith(f"a client.ip test ({policy}:3) and 1 more: no hostname setting")
+    assert detail.endswith("the client's address is never known, so these never match")
+    assert 'set hostname "NAME" in the policy' in fix
+
+
+def test_a_policy_that_never_reads_the_client_has_no_client_ip_line(
+    user: UnprivilegedUser, site: Path
+) -> None:
+    policy = site / "policy.qmvc"
+    policy.write_text(
+        'profile p default { badmail exe when any attachment.name matches "*.exe"\n'
+        '  on badmail { keep "quarantine" } }\n'
+    )
+    done = doctor_for(user, policy, "--format", "json")
+    assert statuses(done, "client-ip") == []

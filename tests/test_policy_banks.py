@@ -15,6 +15,7 @@ from qmvc.engine.tree import DecisionTree
 from qmvc.engine.verdict import Verdict
 from qmvc.message.envelope import Envelope
 from qmvc.message.facts import MessageFacts
+from qmvc.policy.bank_checks import client_address_uses
 from qmvc.policy.cache import load_tree
 from qmvc.policy.policy import Policy
 
@@ -382,3 +383,22 @@ def test_an_address_selector_without_an_address_is_bad_selector(tmp_path: Path) 
         "on clean { deliver } }\nprofile s default { on clean { deliver } }\n"
     )
     assert codes(tmp_path, text) == ["bad-selector"]
+
+
+def test_the_uses_of_the_client_address_are_found_for_qmvc_doctor(tmp_path: Path) -> None:
+    policy = tmp_path / "p.qmvc"
+    policy.write_text(
+        "profile p default {\n"
+        '  badmail odd when client.ip is "10.0.0.1" or subject is "x"\n'
+        '  bomber flood when infected from same client > 5 per 10m { keep "q" }\n'
+        '  on badmail { keep "q" }\n'
+        "}\n"
+        "profile inside for client.ip in 10.0.0.0/8 { on clean { deliver } }\n"
+        'profile other for sender "a@example.org" { on clean { deliver } }\n'
+    )
+    uses = client_address_uses(Policy.load(policy).model)
+    assert [(what, span.line) for what, span in uses] == [
+        ("a client.ip test", 2),
+        ("a client.ip selector", 6),
+        ("bomber flood", 3),
+    ]

@@ -24,7 +24,9 @@ from qmvc.doctor.finding import Finding, fail, ok, warn
 from qmvc.doctor.probes import ProbeError, clamd_command, parse_version, smtp_greeting
 from qmvc.doctor.user import DeliveringUser, UserSwitchFailed, as_user
 from qmvc.engine.tree import DecisionTree
+from qmvc.message.received import QMAIL_ME, our_hostname
 from qmvc.paths import resolve_under
+from qmvc.policy.bank_checks import client_address_uses
 from qmvc.policy.check import templates_of
 from qmvc.policy.diagnostics import Diagnostic, PolicyError, render_text
 from qmvc.policy.policy import Policy
@@ -446,6 +448,42 @@ def templates(deployment: Deployment) -> Iterator[Finding]:
         )
     elif not problems:
         yield ok("templates", f"every notice the policy can send renders ({directory})")
+
+
+# ---- the SMTP client's address ----
+
+
+@check("client-ip")
+def client_address(deployment: Deployment) -> Iterator[Finding]:
+    """`client.ip`, network selectors and bombers by client read the address our own
+    qmail-smtpd wrote in its Received line, found by this host's name after `by`: with no
+    name known they never match, and no delivery says so."""
+    if deployment.tree is None or deployment.policy is None:
+        return
+    uses = client_address_uses(deployment.policy.model)
+    if not uses:
+        return
+    what, span = uses[0]
+    where = f"{what} ({span.file}:{span.line})" + (
+        f" and {len(uses) - 1} more" if len(uses) > 1 else ""
+    )
+    hostname = deployment.tree.settings.get("hostname", "")
+    if hostname:
+        yield ok("client-ip", f"{where}: read from Received lines by {hostname} (hostname)")
+        return
+    answer = deployment.access(access.readable_file, QMAIL_ME)
+    name = our_hostname("") if answer.ok else ""
+    if name:
+        yield ok("client-ip", f"{where}: read from Received lines by {name} ({QMAIL_ME})")
+        return
+    seen = answer.detail if not answer.ok else f"{QMAIL_ME} is empty"
+    yield warn(
+        "client-ip",
+        f"{where}: no hostname setting, and {seen}: the client's address is never known, "
+        "so these never match",
+        'set hostname "NAME" in the policy, NAME as qmail-smtpd writes it after "by" in '
+        f"its Received line, or make {QMAIL_ME} readable",
+    )
 
 
 def _group_name(gid: int) -> str:

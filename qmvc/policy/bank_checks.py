@@ -304,3 +304,34 @@ def unreachable_selectors(model: PolicyModel) -> Iterator[Diagnostic]:
                 span,
                 "a longer prefix wins; remove this network or the ones that cover it",
             )
+
+
+def client_address_uses(model: PolicyModel) -> list[tuple[str, Span]]:
+    """Where the policy needs the SMTP client's address (what, where): `client.ip` tests and
+    selectors, and bomber rates counted by client. `qmvc doctor` checks that this host's
+    name, which finds that address, is known."""
+    uses: list[tuple[str, Span]] = []
+    for _, criterion in model.criteria():
+        uses += _client_fields(criterion.condition)
+    for _, bypass in _bypasses(model):
+        uses += _client_fields(bypass.condition)
+    for _, selector in _selectors(model):
+        if selector.field == "client.ip":
+            uses.append(("a client.ip selector", selector.span))
+    for profile in model.profiles.values():
+        for bomber in profile.bombers:
+            uses += [
+                (f"bomber {bomber.name}", rate.span)
+                for rate in bomber.tests
+                if rate.source == "client"
+            ]
+    return uses
+
+
+def _client_fields(condition: ast.Condition) -> list[tuple[str, Span]]:
+    return [
+        ("a client.ip test", node.field.span)
+        for node in walk(condition)
+        if isinstance(node, ast.TextTest | ast.EmptyTest | ast.NetworkTest)
+        and node.field.name == "client.ip"
+    ]
