@@ -86,6 +86,7 @@ REQUIRED_CODES = [
     "sender-only-bypass",
     "always-bypass",
     "unreachable-selector",
+    "bypass-nothing",
 ]
 
 

@@ -243,6 +243,24 @@ def always_bypasses(model: PolicyModel) -> Iterator[Diagnostic]:
             )
 
 
+@check("bypass-nothing")
+def bypasses_of_nothing(model: PolicyModel) -> Iterator[Diagnostic]:
+    """A bypass of a step its profile does not have: the admin meant another profile, or
+    the step was taken out and the allowlist left behind."""
+    for profile, bypass in _bypasses(model):
+        has = {"scan": bool(profile.scans), "badmail": bool(profile.criteria)}
+        for target in bypass.targets:
+            if not has[target]:
+                step = "scan step" if target == "scan" else "badmail rule"
+                yield warning(
+                    "bypass-nothing",
+                    f"'bypass {target}' in profile {profile.name}, which has no {step}: it "
+                    "skips nothing",
+                    bypass.span,
+                    f"move it to the profile whose {step}s it should skip, or remove it",
+                )
+
+
 def _matches_everything(model: PolicyModel, condition: ast.Condition) -> str:
     if always_true(condition, model.lists) is not None:
         return "its condition is always true"
