@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
-from qmvc.logs.reading import GZIP_MAGIC
+from qmvc.logs.reading import GZIP_MAGIC, strip_stamp
 from qmvc.logs.rep import DELIMITER_START
 from qmvc.report.collect import Collector, Counts
 
@@ -42,18 +42,11 @@ def worth_cutting(path: Path, cores: int) -> bool:
     if cores < 2 or path.stat().st_size < PARALLEL_MINIMUM:
         return False
     with path.open("rb") as head:
-        start = head.read(max(len(GZIP_MAGIC), 256))
-    return not start.startswith(GZIP_MAGIC) and not _first_line(start).startswith(
-        DELIMITER_START.encode()
+        start = head.read(256)  # enough for the magic number and a report delimiter
+    first_line = start.split(b"\n", 1)[0].decode("utf-8", "replace")
+    return not start.startswith(GZIP_MAGIC) and not strip_stamp(first_line).startswith(
+        DELIMITER_START
     )
-
-
-def _first_line(start: bytes) -> bytes:
-    """The first line without a multilog stamp, as `Collector.read` tells a qmvc.rep."""
-    line = start.split(b"\n", 1)[0]
-    if line.startswith(b"@4000") and line[25:26] == b" ":
-        return line[26:]
-    return line
 
 
 def stretches(path: Path, size: int) -> list[tuple[int, int]]:
