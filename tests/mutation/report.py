@@ -71,6 +71,20 @@ def results(pattern: str) -> dict[str, tuple[Path, str]]:
     return found
 
 
+def budget() -> tuple[float | None, dict[str, list[int]]]:
+    """The test budget of the last run (launch.py) and, per function, [tests kept, tests]."""
+    try:
+        data = json.loads(Path("mutants/test-budget.json").read_text("utf-8"))
+    except FileNotFoundError:
+        return None, {}
+    return data["budget_s"], data["functions"]
+
+
+def function_key(name: str) -> str:
+    """mutmut's mutant name -> the function's key in the stats: drop `__mutmut_N`."""
+    return name.rsplit("__mutmut_", 1)[0]
+
+
 def changed_lines(name: str, source: Path) -> list[str]:
     """The lines a mutant changes, as `-old` / `+new`."""
     from mutmut.mutation.diff_apply import get_diff_for_mutant
@@ -105,10 +119,16 @@ def main(argv: list[str]) -> int:
     for row in rows:
         print(f"{row[0]:<{width}}  " + "  ".join(f"{str(v):>8}" for v in row[1:]))
     print("score = killed (timeouts included) / checked; the target is 90% a module.")
+    budget_s, kept = budget()
+    if budget_s is not None:
+        print(f"Each mutant ran its function's tests up to {budget_s:g} s (launch.py); [kept/all]"
+              " below: tests run / tests that reach the function.")  # fmt: skip
     if survivors:
         print(f"\n{len(survivors)} not killed (mutmut show NAME for the whole diff):")
     for _, name, source, status in sorted(survivors):
-        print(f"  [{status}] {name}")
+        counts = kept.get(function_key(name))
+        cut = f" [{counts[0]}/{counts[1]}]" if counts else ""
+        print(f"  [{status}] {name}{cut}")
         if diffs:
             for line in changed_lines(name, source):
                 print(f"      {line.strip()[:150]}")

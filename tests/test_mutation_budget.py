@@ -1,0 +1,75 @@
+"""The test budget of mutation runs (tests/mutation/launch.py): which tests a mutant still runs.
+
+The cut may only remove tests (a score measured with it is never higher than with every test),
+prefers the module's own test files, then the fastest, and keeps at least one test.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from tests.mutation.launch import apply_budget, is_own_test, kept_tests, module_words
+
+PACKAGES = {"engine", "message", "actions"}
+
+
+def test_a_module_is_known_by_its_name_and_a_mutated_package_by_its_own_too() -> None:
+    assert module_words("qmvc.logs.line.x_format_line", PACKAGES) == {"line"}
+    assert module_words("qmvc.policy.cache.x__restamp", PACKAGES) == {"cache"}
+    assert module_words("qmvc.deliver.x_main", PACKAGES) == {"deliver"}
+    assert module_words("qmvc.engine.tree.xǁDecisionTreeǁprofile_for", PACKAGES) == {
+        "tree",
+        "engine",
+    }
+
+
+def test_own_tests_are_those_of_a_file_named_after_the_module() -> None:
+    assert is_own_test("tests/test_log_line.py::test_x", {"line"})
+    assert is_own_test("tests/test_policy_cache_restamp.py::test_x[a]", {"cache"})
+    assert is_own_test("tests/test_message_names.py::test_x", {"names", "message"})
+    assert not is_own_test("tests/test_policy_compile.py::test_x", {"cache"})
+    assert not is_own_test("tests/test_deliver_truth.py::test_cache_x", {"cache"})
+
+
+def test_own_tests_come_first_then_the_fastest_within_the_budget() -> None:
+    durations = {
+        "tests/test_log_line.py::slow_own": 7.0,
+        "tests/test_log_line.py::fast_own": 0.1,
+        "tests/test_deliver_truth.py::a": 0.5,
+        "tests/test_deliver_truth.py::b": 4.0,
+        "tests/test_bombers.py::huge": 120.0,
+        "tests/test_report_quick.py::c": 3.0,
+    }
+    kept = kept_tests({"line"}, durations, durations, budget_s=11.0)
+    assert kept == [
+        "tests/test_log_line.py::fast_own",
+        "tests/test_log_line.py::slow_own",
+        "tests/test_deliver_truth.py::a",
+        "tests/test_report_quick.py::c",
+    ]  # 10.6 s: b (4 s) no longer fits, nor the huge one
+    assert sum(durations[t] for t in kept) <= 11.0
+
+
+def test_one_test_is_kept_even_over_the_budget_and_nothing_is_added() -> None:
+    durations = {"tests/test_bombers.py::huge": 120.0, "tests/test_bombers.py::other": 90.0}
+    assert kept_tests({"bombers"}, durations, durations, budget_s=20.0) == [
+        "tests/test_bombers.py::other"
+    ]
+    assert kept_tests({"line"}, [], durations, budget_s=20.0) == []
+
+
+def test_the_budget_only_ever_removes_tests_and_counts_what_it_kept() -> None:
+    durations = {f"tests/test_deliver_hostile.py::t{i}": 1.0 for i in range(30)}
+    state = SimpleNamespace(
+        tests_by_mangled_function_name={
+            "qmvc.deliver.x_main": set(durations),
+            "qmvc.deliver.x_bounce_text": {"tests/test_deliver_hostile.py::t3"},
+        },
+        duration_by_test=durations,
+    )
+    before = {k: set(v) for k, v in state.tests_by_mangled_function_name.items()}
+    counts = apply_budget(state, budget_s=5.0)
+    assert counts == {"qmvc.deliver.x_main": [5, 30], "qmvc.deliver.x_bounce_text": [1, 1]}
+    for key, tests in state.tests_by_mangled_function_name.items():
+        assert tests <= before[key]
+    assert len(state.tests_by_mangled_function_name["qmvc.deliver.x_main"]) == 5
