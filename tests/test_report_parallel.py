@@ -28,7 +28,7 @@ from tests.report_support import BROKEN, HOSTILE_SENDER, L1, L3, L4, L9, L10, UP
 def sequential(path: Path) -> Collector:
     collector = Collector()
     with path.open("rb") as raw, io.TextIOWrapper(raw, "utf-8", "replace", "\n") as text:
-        collector.read_log_lines(str(path), text)
+        collector.read_log_text(str(path), text)
     collector.counts.files.append((str(path), sum(1 for _ in path.open("rb"))))
     return collector
 

@@ -5,6 +5,8 @@ writes, lines with their fields mangled, and the readers of rotated and multilog
 from __future__ import annotations
 
 import gzip
+import io
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -149,18 +151,48 @@ def test_quick_fields_take_the_lines_format_line_writes_without_escapes() -> Non
     assert quick_fields(escaped, escaped=True) == expected_fields(escaped)
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(lines(), max_size=30))
-def test_a_report_read_fast_equals_one_read_by_parse_line(logged: list[str]) -> None:
-    fast, slow = Collector(), Collector()
-    for collector in (fast, slow):
-        collector._name = "log"
+def read(
+    logged: list[str], rows: bool = True, parts: bool = True, traced: list[object] | None = None
+) -> Collector:
+    """A Collector that read these lines as one file's text: by blocks through `quick_rows`
+    (`rows`), else line by line through `quick_parts` (`parts`), else by `parse_line` alone."""
+    collector = Collector(rule="x", virus="x", traced=None if traced is None else _tracer(traced))
+    collector._name = "log"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(qmvc.report.collect, "quick_parts", lambda line, escaped=False: None)
-        slow._read_log(iter(logged))
-    fast._read_log(iter(logged))
-    assert document(fast.counts) == document(slow.counts)
-    assert list(document(fast.counts)["counts"]) == list(document(slow.counts)["counts"])
+        if not rows:
+            patch.setattr(qmvc.report.collect, "quick_rows", lambda block: None)
+        if not parts:
+            patch.setattr(qmvc.report.collect, "quick_parts", lambda line, escaped=False: None)
+        collector._read_log(io.StringIO("".join(logged), newline="\n"))
+    return collector
+
+
+def _tracer(traced: list[object]) -> Callable[[str, int, str], None]:
+    return lambda name, number, line: traced.append((name, number, line))
+
+
+def assert_same_report(logged: list[str]) -> None:
+    """Read by blocks, line by line and by parse_line alone: the same document (figures in
+    the same order, malformed examples with the same numbers) and the same traced lines."""
+    readings = []
+    for rows, parts in ((True, True), (False, True), (False, False)):
+        traced: list[object] = []
+        collector = read(logged, rows, parts, traced)
+        readings.append(
+            (document(collector.counts), list(document(collector.counts)["counts"]), traced)
+        )
+    assert readings[0] == readings[1] == readings[2]
+
+
+stamped = lines().map(lambda line: "@400000006920f5a3123456ab " + line)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(lines(), stamped), max_size=30), st.integers(1, 400))
+def test_a_report_read_fast_equals_one_read_by_parse_line(logged: list[str], block: int) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(qmvc.report.collect, "BLOCK", block)
+        assert_same_report(logged)
 
 
 @settings(max_examples=40, deadline=None)
@@ -170,15 +202,60 @@ def test_the_fast_read_with_caches_cleared_all_the_time_gives_the_same(
 ) -> None:
     """Caches of shapes, minutes, domains and categories, and the counts waiting to be
     folded, bounded at two entries: clearing and folding them changes no figure."""
-    fast, slow = Collector(), Collector()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(qmvc.report.collect, "CACHE_LIMIT", 2)
         patch.setattr(qmvc.logs.line, "_CACHE_LIMIT", 2)
-        fast._read_log(iter(logged))
-        patch.setattr(qmvc.report.collect, "quick_parts", lambda line, escaped=False: None)
-        slow._read_log(iter(logged))
-    assert document(fast.counts) == document(slow.counts)
-    assert list(document(fast.counts)["counts"]) == list(document(slow.counts)["counts"])
+        assert_same_report(logged)
+
+
+PLAIN = format_line(
+    LogRecord(
+        pid=7,
+        start=datetime(2026, 11, 24, 8),
+        end=datetime(2026, 11, 24, 8, 0, 1),
+        sender="a@b",
+        recipient="c@d",
+        criteria=(("x", "1"),),
+        scanners=(("clamd", "1"),),
+        exit_code=99,
+        outcome="virus",
+        viruses=("x",),
+    )
+)
+
+
+def test_a_line_cut_anywhere_before_a_whole_one_is_read_as_parse_line_reads_it() -> None:
+    """A value read on past a short line's end would make it and the next one row: every
+    place the line can be cut, at block sizes that put the cut inside a block."""
+    for cut in range(len(PLAIN)):
+        for block in (1 << 16, cut + 1):
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(qmvc.report.collect, "BLOCK", block)
+                assert_same_report([PLAIN[:cut] + "\n", PLAIN + "\n", PLAIN + "\n"])
+
+
+def test_lines_as_format_line_writes_them_are_read_by_blocks_not_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Speed: a plain log never reaches the line-by-line path (`_read_line`), stamped by
+    multilog or not, with a bypass field, a period or a domain."""
+    bypassed = format_line(LogRecord(**{**parse_line(PLAIN).as_dict(), "bypassed": ("scan",)}))
+    logged = [PLAIN + "\n", bypassed + "\n"] * 300
+    seen: list[str] = []
+    monkeypatch.setattr(Collector, "_read_line", lambda self, line: seen.append(line))
+    for text in (logged, ["@400000006920f5a3123456ab " + line for line in logged]):
+        for scope in ((), ("20261124 00", "20261125 00", "d")):
+            collector = Collector(*scope)
+            collector._read_log(io.StringIO("".join(text), newline="\n"))
+            assert seen == []
+            assert sum(collector.counts.hours.values()) == 600
+
+
+def test_an_escaped_recipient_read_by_blocks_is_unescaped() -> None:
+    escaped = PLAIN.replace("|c@d|", "|c%7Cx@D%2Eexample|")
+    collector = read([escaped + "\n", PLAIN + "\n"])
+    assert dict(collector.counts.recipients) == {("c|x@D.example", "virus"): 1, ("c@d", "virus"): 1}
+    assert {key[0] for key in collector.counts.kinds} == {"d.example", "d"}
 
 
 def test_multilog_stamps_are_stripped_and_other_lines_kept() -> None:
@@ -240,4 +317,4 @@ def test_gzip_is_told_by_content_not_name(tmp_path: Path) -> None:
     packed = tmp_path / "qmvc.log.1"
     packed.write_bytes(gzip.compress(b"first\nsecond\n"))
     with open_log(packed) as log:
-        assert list(log.lines) == ["first\n", "second\n"]
+        assert list(log.text) == ["first\n", "second\n"]

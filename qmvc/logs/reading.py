@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 LOG_NAMES = ("qmvc.log", "qmvc.rep")
 GZIP_MAGIC = b"\x1f\x8b"
@@ -72,10 +72,10 @@ def log_files(paths: Sequence[Path], qmvc_dir: Path) -> list[Path]:
 
 @dataclass
 class OpenLog:
-    """An open log: its lines as text, and how far into the file (compressed bytes for
-    gzip) reading has come, for a progress bar."""
+    """An open log: its text (iterating gives its lines), and how far into the file
+    (compressed bytes for gzip) reading has come, for a progress bar."""
 
-    lines: Iterator[str]
+    text: TextIO
     raw: BinaryIO
     size: int
 
@@ -95,4 +95,4 @@ def open_log(path: Path) -> Iterator[OpenLog]:
         else:
             raw.seek(0)
         with io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="\n") as text:
-            yield OpenLog(iter(text), raw, path.stat().st_size)
+            yield OpenLog(text, raw, path.stat().st_size)

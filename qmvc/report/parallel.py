@@ -102,7 +102,7 @@ def _read_stretch(
         errors="replace",
         newline="\n",
     ) as text:
-        lines = collector.read_log_lines(str(path), text)
+        lines = collector.read_log_text(str(path), text)
     return collector.counts, lines
 
 
