@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 
 from qmvc.engine.verdict import ScannerReport
 from qmvc.logs.escape import escape, unescape
-from qmvc.logs.line import LogRecord, append_line, format_line, parse_line, scanner_code
+from qmvc.logs.line import (
+    LogRecord,
+    append_line,
+    format_line,
+    parse_line,
+    quick_parts,
+    scanner_code,
+)
 
 SEED_LINES = [
     "qmvc Pid:94761|20011106 09:22:47|cgi-mailer-bounces@kundenserver.de|gisela.wohlrabe@wdr.de"
@@ -225,3 +232,53 @@ def test_a_bypass_is_one_more_field_that_round_trips(bypassed: list[str]) -> Non
 
 def test_no_bypass_field_when_nothing_was_bypassed() -> None:
     assert "bypass" not in format_line(record())
+
+
+QUICK_LINE = (
+    "qmvc Pid:7|20261124 08:00:00|a@b|c@d|x:1|c:0|RC:99|08:00:01"
+    "|profile=p|outcome=badmail|msgid=<m@x>|size=20480|ms=812|viruses="
+)
+
+
+def test_quick_parts_reads_a_line_as_format_line_writes_it() -> None:
+    parts = quick_parts(QUICK_LINE)
+    assert parts is not None
+    start, sender, recipient, shape, milliseconds = parts
+    assert (start, sender, recipient, milliseconds) == ("20261124 08:00:00", "a@b", "c@d", 812)
+    assert (shape.criteria, shape.scanners, shape.exit_code) == ((("x", "1"),), (("c", "0"),), 99)
+    assert (shape.profile, shape.outcome, shape.viruses) == ("p", "badmail", ())
+
+
+@pytest.mark.parametrize(
+    ("written", "defect"),
+    [
+        ("|x:1|", "|x|"),  # a criterion without its flag: no shape
+        ("qmvc Pid:7", "qmvc pid:7"),
+        ("qmvc Pid:7", "qmvc Pid:7x"),
+        ("20261124 08:00:00", "20261124 08:60:00"),
+        ("20261124 08:00:00", "20261124 24:00:00"),
+        ("20261124 08:00:00", "20260230 08:00:00"),
+        ("|08:00:01|", "|08:00:60|"),
+        ("|08:00:01|", "|24:00:01|"),
+        ("msgid=", "msgi="),
+        ("size=20480", "siz=20480"),
+        ("size=20480", "size=20480x"),
+        ("ms=812", "ns=812"),
+        ("ms=812", "ms=8.12"),
+    ],
+)
+def test_quick_parts_leaves_a_line_with_one_field_unlike_format_lines_to_parse_line(
+    written: str, defect: str
+) -> None:
+    """One field off and the fast path says None, whatever the others: parse_line decides."""
+    line = QUICK_LINE.replace(written, defect, 1)
+    assert line != QUICK_LINE
+    assert quick_parts(line) is None
+    assert quick_parts(line, escaped=True) is None
+
+
+def test_quick_parts_leaves_an_escaped_sender_to_parse_line_unless_asked() -> None:
+    line = QUICK_LINE.replace("|a@b|", "|a%7Cb|")
+    assert quick_parts(line) is None
+    parts = quick_parts(line, escaped=True)
+    assert parts is not None and parts[1] == "a|b"
