@@ -318,3 +318,14 @@ def test_gzip_is_told_by_content_not_name(tmp_path: Path) -> None:
     packed.write_bytes(gzip.compress(b"first\nsecond\n"))
     with open_log(packed) as log:
         assert list(log.text) == ["first\n", "second\n"]
+
+
+def test_a_duration_of_more_than_18_digits_is_malformed_not_a_crash() -> None:
+    """Neither `int` (past 4,300 digits) nor the mean (past a float) may stop the report."""
+    for digits in (18, 19, 400, 5000):
+        long = PLAIN.replace("|ms=0|", f"|ms={'9' * digits}|")
+        assert long != PLAIN
+        assert_same_report([PLAIN + "\n", long + "\n"])
+        collector = read([PLAIN + "\n", long + "\n"])
+        assert collector.counts.malformed == (digits > 18)
+        assert collector.counts.delivery_ms == (0 if digits > 18 else int("9" * digits))

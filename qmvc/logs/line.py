@@ -56,6 +56,7 @@ START_FORMAT = "%Y%m%d %H:%M:%S"
 END_FORMAT = "%H:%M:%S"
 LOG_FILE_MODE = 0o640
 
+_LONGEST_MILLISECONDS = 18
 _STATUS_CODES = {"skipped": "S", "failed": "F", "too-large": "L", "unavailable": "U"}
 
 
@@ -142,6 +143,14 @@ def _end_after(start: datetime, end_text: str) -> datetime:
     return end if end >= start else end + timedelta(days=1)
 
 
+def _duration(text: str) -> int:
+    """Milliseconds, at most 18 digits (31 million years): a longer duration is not one
+    qmvc wrote, and no report could take a mean of it as a float."""
+    if len(text) > _LONGEST_MILLISECONDS:
+        raise ValueError(f"a duration of {len(text)} digits")
+    return int(text)
+
+
 def parse_line(line: str) -> LogRecord:
     """The record `format_line` wrote (or a QMVC 1.x line); ValueError on anything else."""
     fields = line.rstrip("\n").split(FIELD_SEPARATOR)
@@ -172,7 +181,7 @@ def parse_line(line: str) -> LogRecord:
         outcome=unescape(values.get("outcome", "")),
         message_id=unescape(values.get("msgid", "")),
         size=int(values.get("size") or 0),
-        duration_ms=int(values.get("ms") or 0),
+        duration_ms=_duration(values.get("ms") or "0"),
         viruses=tuple(unescape(name) for name in viruses.split(LIST_SEPARATOR)) if viruses else (),
         bypassed=tuple(unescape(name) for name in bypassed.split(LIST_SEPARATOR))
         if bypassed
@@ -294,6 +303,7 @@ def quick_parts(line: str, escaped: bool = False) -> QuickParts | None:
         or not pid[9:].isdecimal()
         or not size[5:].isdecimal()
         or not milliseconds.isdecimal()
+        or len(milliseconds) > _LONGEST_MILLISECONDS
         or not (_valid_hours.get(start[:11]) or _valid_hour(start[:11]))
     ):
         return None
@@ -311,12 +321,15 @@ _QUICK_ROW = r"""^(?:
     ([^|]*+\|[^|]*+\|[^|]*+)\|                   # criteria|scanners|RC:N
     (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\| # end
     ([^|]*+\|[^|]*+)\|                           # profile=…|outcome=…
-    msgid=[^|]*+\|size=[0-9]++\|ms=([0-9]++)\|
+    msgid=[^|]*+\|size=[0-9]++\|ms=([0-9]{{1,{longest}}}+)\|
     (.*+)\n                                      # viruses=…, and any fields after it
     |(.*+\n))"""
-_QUICK_ROWS = re.compile(_QUICK_ROW.format(stamp=""), re.MULTILINE | re.VERBOSE)
+_QUICK_ROWS = re.compile(
+    _QUICK_ROW.format(stamp="", longest=_LONGEST_MILLISECONDS), re.MULTILINE | re.VERBOSE
+)
 _QUICK_ROWS_STAMPED = re.compile(
-    _QUICK_ROW.format(stamp=r"@4000.{20}\x20"),  # multilog's stamp, as strip_stamp takes it
+    # multilog's stamp, as strip_stamp takes it
+    _QUICK_ROW.format(stamp=r"@4000.{20}\x20", longest=_LONGEST_MILLISECONDS),
     re.MULTILINE | re.VERBOSE,
 )
 """What a row's fields hold that is part of its shape (`RC:`, `profile=`, ...) is left to
