@@ -3,6 +3,7 @@ every figure of the JSON document, the filters, and the lines behind a figure.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -263,3 +264,25 @@ def test_a_stray_date_far_away_lists_only_the_busy_days(tmp_path: Path) -> None:
         "1990-01-01T00:00:00",
         "2026-11-24T00:00:00",
     ]
+
+
+def test_a_scanner_time_that_is_not_one_is_malformed_and_the_json_stays_json(
+    tmp_path: Path,
+) -> None:
+    """`nan`, `inf` or `1e400` seconds would make the mean NaN or Infinity, which JSON
+    readers refuse; a negative time would lower the mean. Only the real time counts."""
+    rep = tmp_path / "qmvc.rep"
+    rep.write_text(
+        "=== qmvc report 20261124 08:00:00 pid 1 ===\n"
+        "recipient: a@b\n"
+        "scanner: clamd ran nan s: clean\n"
+        "scanner: clamd ran 1e400 s: clean\n"
+        "scanner: clamd ran -5 s: clean\n"
+        "scanner: clamd ran 0.40 s: clean\n"
+    )
+    done = qmvc_report(tmp_path, "--format", "json", str(rep))
+    assert done.returncode == 0 and "NaN" not in done.stdout and "Infinity" not in done.stdout
+    report = json.loads(done.stdout)
+    assert report["malformed"] == 3
+    [clamd] = report["scanners"]
+    assert (clamd["timed"], clamd["mean_seconds"]) == (1, 0.4)

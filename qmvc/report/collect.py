@@ -15,6 +15,7 @@ badmail messages. A message belongs to the recipient's domain (the part after th
 from __future__ import annotations
 
 import itertools
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -504,6 +505,8 @@ class Collector:
         try:
             seconds = float(words[2])
         except ValueError:
+            seconds = math.nan
+        if not 0 <= seconds < math.inf:  # nan, inf and negatives: not a time qmvc writes
             self._malformed(f"scanner: {value}")
             return
         total = self.counts.scanner_seconds.setdefault(words[0], [0.0, 0.0])
