@@ -286,3 +286,33 @@ def test_a_scanner_time_that_is_not_one_is_malformed_and_the_json_stays_json(
     assert report["malformed"] == 3
     [clamd] = report["scanners"]
     assert (clamd["timed"], clamd["mean_seconds"]) == (1, 0.4)
+
+
+def test_a_period_reaching_back_past_the_year_1000_or_1_is_a_bound_not_a_crash(
+    qmvc_dir: Path,
+) -> None:
+    """`--since 400000d` (the year 931) once sorted after every stamp (glibc writes the
+    year as `931`), and `--since 99999999999d` overflowed datetime."""
+    everything = report_json(qmvc_dir)["messages"]
+    assert everything > 0
+    for far in ("400000d", "99999999999d", "0931-01-01"):
+        assert report_json(qmvc_dir, "--since", far)["messages"] == everything
+        assert report_json(qmvc_dir, "--until", far)["messages"] == 0
+
+
+def test_a_bombing_count_that_is_not_a_number_qmvc_writes_is_malformed(tmp_path: Path) -> None:
+    """`²` passes str.isdigit and 5,000 digits pass the eye; `int` refuses both."""
+    rep = tmp_path / "qmvc.rep"
+    rep.write_text(
+        "=== qmvc report 20261124 08:00:00 pid 1 ===\n"
+        "recipient: a@b\n"
+        "bombing: same-virus sender \u00b2 started x@y\n"
+        f"bombing: same-virus sender {'9' * 5000} going-on x@y\n"
+        "bombing: same-virus sender 12 started x@y\n"
+    )
+    done = qmvc_report(tmp_path, "--format", "json", str(rep))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["malformed"] == 2
+    [episode] = report["bombings"]
+    assert (episode["peak"], episode["messages"]) == (12, 1)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ BLOCK = 1 << 16
 _UNSEEN = Shape((), (), 0, "", "", ())
 STAMP_LENGTH = len("20011106 09:22:51")
 INCIDENTS = ("virus", "badmail")
+_COPIES = re.compile(r"[0-9]{1,18}")
+"""A bombing's count of copies as qmvc writes it: `int` refuses `²` and 5,000 digits."""
 
 
 def outcome_of(outcome: str, criteria: Pairs, scanners: Pairs) -> str:
@@ -516,7 +519,11 @@ class Collector:
     def _bombing(self, stamp: str, value: str) -> None:
         """`rule kind count started|going-on source`: a `started` line opens an episode."""
         words = value.split(" ", 4)
-        if len(words) < 5 or not words[2].isdigit() or words[3] not in ("started", "going-on"):
+        if (
+            len(words) < 5
+            or _COPIES.fullmatch(words[2]) is None
+            or words[3] not in ("started", "going-on")
+        ):
             self._malformed(f"bombing: {value}")
             return
         rule, kind, copies, phase, source = words

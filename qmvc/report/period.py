@@ -24,8 +24,11 @@ def parse_moment(text: str, now: datetime, until: bool = False) -> str:
     before now; ValueError (with the accepted forms) for anything else."""
     relative = _RELATIVE.fullmatch(text.strip())
     if relative:
-        moment = now - timedelta(**{_UNITS[relative[2]]: int(relative[1])})
-        return moment.strftime(START_FORMAT)
+        try:
+            moment = now - timedelta(**{_UNITS[relative[2]]: int(relative[1])})
+        except OverflowError:  # further back than the year 1: before every stamp
+            return EARLIEST
+        return _stamp(moment)
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -34,4 +37,10 @@ def parse_moment(text: str, now: datetime, until: bool = False) -> str:
         ) from None
     if until and len(text.strip()) == len("2026-11-24"):
         moment += timedelta(days=1)
-    return moment.replace(tzinfo=None).strftime(START_FORMAT)
+    return _stamp(moment.replace(tzinfo=None))
+
+
+def _stamp(moment: datetime) -> str:
+    """As START_FORMAT writes it, but with a four-digit year before the year 1000 too (glibc
+    writes `931`, which would sort after `2026`)."""
+    return f"{moment.year:04d}{moment.strftime(START_FORMAT[2:])}"
