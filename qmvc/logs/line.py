@@ -269,10 +269,11 @@ def _shape(key: tuple[str, ...]) -> Shape | None:
 
 def quick_parts(line: str, escaped: bool = False) -> QuickParts | None:
     """What `qmvc report` needs of a line laid out exactly as `format_line` writes it, found
-    without building a record: the report reads millions of lines, at a microsecond or two
-    each. So: one `str.split`; the fields most lines share looked up as one key in a cache
-    of shapes; the other fields checked by slices against sets of the texts strftime and
-    `format_line` write, the hour of the start against a cache of valid hours.
+    without building a record: for the lines `quick_rows` gives back whole, and for those
+    of a block it could not cut into rows. So: one `str.split`; the fields most lines share
+    looked up as one key in a cache of shapes; the other fields checked by slices against
+    sets of the texts strftime and `format_line` write, the hour of the start against a
+    cache of valid hours.
     None for anything else (QMVC 1.x, more or fewer fields, a clock strptime might read
     differently, a number `int` reads but `format_line` never writes), and for an escaped
     sender or recipient unless `escaped` (unescaping costs a call, and most lines have
