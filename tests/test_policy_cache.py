@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from qmvc.policy.cache import CACHE_FORMAT, CacheEntry, PolicyUnavailable, cache_file, load_tree
+from qmvc.policy.cache import (
+    CACHE_FORMAT,
+    RACY_WINDOW_NS,
+    CacheEntry,
+    PolicyUnavailable,
+    cache_file,
+    load_tree,
+)
 from qmvc.policy.policy import Policy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -281,3 +288,27 @@ def test_an_entry_written_by_another_qmvc_version_is_recompiled_not_used(
     assert [c.name for c in loaded.tree.profiles["standard"].criteria] == ["worm", "names"]
     assert loaded.tree == current.tree
     assert pickle.loads(entry_path.read_bytes()).format == CACHE_FORMAT
+
+
+def test_the_racy_window_includes_its_edge(policy: Path, cache_dir: Path) -> None:
+    """A file whose mtime is RACY_WINDOW_NS or less before the entry's write time may have
+    changed after the compiler read it without its stat showing it: its hash decides. One
+    nanosecond further back, the stat is trusted (and a same-size copy with the same mtime
+    into the same inode goes unseen: the reason for the window)."""
+    deployed_long_ago(policy)
+    assert "worm" in rule_names(policy, cache_dir)
+    entry_path = cache_file(policy, cache_dir)
+    entry = pickle.loads(entry_path.read_bytes())
+
+    def written_at(written_ns: int) -> None:
+        entry_path.write_bytes(
+            pickle.dumps(
+                CacheEntry(entry.format, entry.policy, written_ns, entry.files, entry.tree)
+            )
+        )
+
+    copy_in_place(policy, WORM_RENAMED, LONG_AGO_NS)  # same size, mtime and inode
+    written_at(LONG_AGO_NS + RACY_WINDOW_NS + 1)
+    assert "worm" in rule_names(policy, cache_dir)
+    written_at(LONG_AGO_NS + RACY_WINDOW_NS)
+    assert "mrow" in rule_names(policy, cache_dir)
