@@ -17,6 +17,7 @@ from qmvc.policy.cache import (
     RACY_WINDOW_NS,
     CacheEntry,
     PolicyUnavailable,
+    _freshness,
     cache_file,
     load_tree,
 )
@@ -312,3 +313,16 @@ def test_the_racy_window_includes_its_edge(policy: Path, cache_dir: Path) -> Non
     assert "worm" in rule_names(policy, cache_dir)
     written_at(LONG_AGO_NS + RACY_WINDOW_NS)
     assert "mrow" in rule_names(policy, cache_dir)
+
+
+def test_freshness_says_how_an_entry_is_known_fresh_or_that_it_is_stale(
+    policy: Path, cache_dir: Path
+) -> None:
+    deployed_long_ago(policy)
+    load_tree(policy, cache_dir)
+    entry = pickle.loads(cache_file(policy, cache_dir).read_bytes())
+    assert _freshness(entry) == "trusted"  # every stat matches: nothing hashed
+    copy_in_place(policy, MAIN, LONG_AGO_NS - 1_000_000_000)  # the same text, another mtime
+    assert _freshness(entry) == "hashed"
+    copy_in_place(policy, WORM_RENAMED, LONG_AGO_NS - 2_000_000_000)
+    assert _freshness(entry) == "stale"
