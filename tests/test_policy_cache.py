@@ -7,6 +7,7 @@ import os
 import pickle
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -326,3 +327,30 @@ def test_freshness_says_how_an_entry_is_known_fresh_or_that_it_is_stale(
     assert _freshness(entry) == "hashed"
     copy_in_place(policy, WORM_RENAMED, LONG_AGO_NS - 2_000_000_000)
     assert _freshness(entry) == "stale"
+
+
+def test_the_cache_directory_is_made_with_its_parents_for_its_owner_only(
+    policy: Path, tmp_path: Path
+) -> None:
+    """Loading a pickle runs code: nobody else may write (or read) the compiled policies."""
+    cache_dir = tmp_path / "var" / "qmvc" / "cache"
+    old_umask = os.umask(0o022)
+    try:
+        load_tree(policy, cache_dir)
+    finally:
+        os.umask(old_umask)
+    assert cache_file(policy, cache_dir).is_file()
+    assert cache_dir.stat().st_mode & 0o777 == 0o700
+
+
+def test_an_entry_is_written_beside_itself_whatever_the_temporary_directory(
+    policy: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written to a temporary file in the cache directory and renamed: a rename from another
+    file system (TMPDIR on a tmpfs) would fail, and the entry would never be stored."""
+    elsewhere = Path("/dev/shm")
+    if not elsewhere.is_dir() or elsewhere.stat().st_dev == policy.stat().st_dev:
+        pytest.skip("needs a temporary directory on another file system")
+    monkeypatch.setattr(tempfile, "tempdir", str(elsewhere))
+    load_tree(policy, cache_dir)
+    assert list(cache_dir.iterdir()) == [cache_file(policy, cache_dir)]
