@@ -354,3 +354,25 @@ def test_an_entry_is_written_beside_itself_whatever_the_temporary_directory(
     monkeypatch.setattr(tempfile, "tempdir", str(elsewhere))
     load_tree(policy, cache_dir)
     assert list(cache_dir.iterdir()) == [cache_file(policy, cache_dir)]
+
+
+def test_two_policies_keep_an_entry_each_in_one_cache_directory(
+    policy: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """qmail-local runs deliveries for several policies (one a user, a domain) side by side:
+    each finds its own entry, and neither recompiles because of the other."""
+    other = tmp_path / "other.qmvc"
+    other.write_text(
+        'profile standard default {\n  badmail x when subject contains "x"\n'
+        '  on badmail { keep "q" }\n}\n'
+    )
+    load_tree(policy, cache_dir)
+    load_tree(other, cache_dir)
+    entries = {
+        path: pickle.loads(cache_file(path, cache_dir).read_bytes()) for path in (policy, other)
+    }
+    assert cache_file(policy, cache_dir) != cache_file(other, cache_dir)
+    assert {entry.policy for entry in entries.values()} == {str(policy), str(other)}
+    for path, entry in entries.items():
+        load_tree(path, cache_dir)
+        assert pickle.loads(cache_file(path, cache_dir).read_bytes()).written_ns == entry.written_ns
