@@ -20,7 +20,9 @@ from qmvc.logs.line import (
     format_line,
     parse_line,
     quick_parts,
+    quick_rows,
     scanner_code,
+    valid_hour,
 )
 
 SEED_LINES = [
@@ -282,3 +284,30 @@ def test_quick_parts_leaves_an_escaped_sender_to_parse_line_unless_asked() -> No
     assert quick_parts(line) is None
     parts = quick_parts(line, escaped=True)
     assert parts is not None and parts[1] == "a|b"
+
+
+def test_a_duration_of_more_than_18_digits_is_no_line_qmvc_wrote() -> None:
+    longest = "9" * 18
+    assert parse_line(QUICK_LINE.replace("ms=812", "ms=" + longest)).duration_ms == int(longest)
+    with pytest.raises(ValueError, match="a duration of 19 digits"):
+        parse_line(QUICK_LINE.replace("ms=812", "ms=1" + longest))
+
+
+def test_valid_hour_knows_a_real_date_and_hour_the_first_time_it_sees_it() -> None:
+    assert valid_hour("19990228 23") is True
+    assert valid_hour("19990228 23") is True  # and from its cache
+    assert not valid_hour("19990229 23")  # no 29 February in 1999
+    assert not valid_hour("19990228 24")
+
+
+def test_quick_rows_reads_a_block_of_written_lines_stamped_or_not() -> None:
+    line = QUICK_LINE + "\n"
+    fields = ("20261124 08:00:00", "20261124 08", "a@b", "c@d", "x:1|c:0|RC:99")
+    for block in (
+        line * 2,
+        "@400000006920f5a3123456ab " + line + "@400000006920f5a4123456ab " + line,
+    ):
+        rows = quick_rows(block)
+        assert rows is not None and len(rows) == 2
+        assert [row[:5] for row in rows] == [fields, fields]
+        assert [row[6:8] for row in rows] == [("812", "viruses="), ("812", "viruses=")]
