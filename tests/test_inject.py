@@ -145,3 +145,42 @@ def test_parse_injector_gives_sendmail_oi() -> None:
 def test_parse_injector_rejects_nonsense(text: str) -> None:
     with pytest.raises(ValueError):
         parse_injector(text)
+
+
+def test_a_failing_command_is_named_with_the_last_line_it_wrote(tmp_path: Path) -> None:
+    """The admin reads which program failed and its last word, even if it wrote bytes that
+    are not UTF-8 (not a UnicodeDecodeError instead of the forward's own error)."""
+    script = tmp_path / "inject-that-fails"
+    script.write_text(
+        "import sys\n"
+        "sys.stderr.buffer.write(b'first line\\nqueue \\xff full\\n\\n')\n"
+        "sys.exit(75)\n"
+    )
+    config = InjectorConfig("command", argv=(sys.executable, str(script)))
+    with pytest.raises(ForwardError) as raised:
+        forward(MESSAGE, "a@example.org", ["x@example.net"], config, 10)
+    assert str(raised.value) == f"{sys.executable} exited with 75: queue \ufffd full"
+
+
+def test_a_command_that_fails_silently_says_so(tmp_path: Path) -> None:
+    config = InjectorConfig("command", argv=(sys.executable, "-c", "raise SystemExit(3)"))
+    with pytest.raises(ForwardError) as raised:
+        forward(MESSAGE, "a@example.org", ["x@example.net"], config, 10)
+    assert str(raised.value) == f"{sys.executable} exited with 3: no message"
+
+
+def test_a_hanging_command_is_named_in_the_time_out() -> None:
+    config = InjectorConfig("command", argv=(sys.executable, "-c", "import time; time.sleep(30)"))
+    with pytest.raises(ForwardError) as raised:
+        forward(MESSAGE, "a@example.org", ["x@example.net"], config, 0.5)
+    assert str(raised.value) == f"{sys.executable} did not finish within 0.5 s"
+
+
+def test_what_the_command_prints_does_not_reach_qmvcs_own_output(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Under qmail, a delivery program's output is what qmail-local logs for the delivery:
+    an injector's chatter must not end up there."""
+    config = InjectorConfig("command", argv=(sys.executable, "-c", "print('queued as 42')"))
+    forward(MESSAGE, "a@example.org", ["x@example.net"], config, 10)
+    assert capfd.readouterr().out == ""
