@@ -21,6 +21,7 @@ from qmvc.logs.line import (
     parse_line,
     quick_parts,
     quick_rows,
+    row_shape,
     scanner_code,
     valid_hour,
 )
@@ -311,3 +312,18 @@ def test_quick_rows_reads_a_block_of_written_lines_stamped_or_not() -> None:
         assert rows is not None and len(rows) == 2
         assert [row[:5] for row in rows] == [fields, fields]
         assert [row[6:8] for row in rows] == [("812", "viruses="), ("812", "viruses=")]
+
+
+def test_row_shape_takes_the_viruses_and_at_most_a_bypass_after_them() -> None:
+    head, tail = "x:1|c:0|RC:99", "profile=p|outcome=badmail"
+    for rest in ("viruses=A", "viruses=A|bypass=scan"):
+        shape = row_shape(head, tail, rest)
+        assert shape is not None, rest
+        assert (shape.criteria, shape.exit_code, shape.outcome, shape.viruses) == (
+            (("x", "1"),),
+            99,
+            "badmail",
+            ("A",),
+        )
+    for rest in ("viruses=A|other=1", "viruses=A|bypass=scan|x", "viruses=A|x|bypass=scan"):
+        assert row_shape(head, tail, rest) is None, rest
