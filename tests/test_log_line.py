@@ -292,6 +292,9 @@ def test_a_duration_of_more_than_18_digits_is_no_line_qmvc_wrote() -> None:
     assert parse_line(QUICK_LINE.replace("ms=812", "ms=" + longest)).duration_ms == int(longest)
     with pytest.raises(ValueError, match="a duration of 19 digits"):
         parse_line(QUICK_LINE.replace("ms=812", "ms=1" + longest))
+    parts = quick_parts(QUICK_LINE.replace("ms=812", "ms=" + longest))
+    assert parts is not None and parts[4] == int(longest)  # the fast path takes 18 digits
+    assert quick_parts(QUICK_LINE.replace("ms=812", "ms=1" + longest)) is None
 
 
 def test_valid_hour_knows_a_real_date_and_hour_the_first_time_it_sees_it() -> None:
