@@ -184,3 +184,16 @@ def test_what_the_command_prints_does_not_reach_qmvcs_own_output(
     config = InjectorConfig("command", argv=(sys.executable, "-c", "print('queued as 42')"))
     forward(MESSAGE, "a@example.org", ["x@example.net"], config, 10)
     assert capfd.readouterr().out == ""
+
+
+def test_only_a_2xx_smtp_reply_lets_the_forward_go_on() -> None:
+    """The edges: 200 and 299 go on; 199 and 300 (and 354, DATA's go-ahead, which smtplib
+    consumes itself) stop the forward, said with the reply, bytes not UTF-8 included."""
+    from qmvc.actions.inject import _expect
+
+    _expect((200, b"ok"), "step")
+    _expect((299, b"ok"), "step")
+    for code in (199, 300, 354, 450, 550):
+        with pytest.raises(ForwardError) as raised:
+            _expect((code, b"no \xff way"), "smtp h:25 refused RCPT TO:<x@y>")
+        assert str(raised.value) == f"smtp h:25 refused RCPT TO:<x@y>: {code} no \ufffd way"
