@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import qmvc.logs.line
 from qmvc.engine.verdict import ScannerReport
 from qmvc.logs.escape import escape, unescape
 from qmvc.logs.line import (
@@ -330,3 +331,15 @@ def test_row_shape_takes_the_viruses_and_at_most_a_bypass_after_them() -> None:
         )
     for rest in ("viruses=A|other=1", "viruses=A|bypass=scan|x", "viruses=A|x|bypass=scan"):
         assert row_shape(head, tail, rest) is None, rest
+
+
+def test_quick_rows_refuses_a_block_where_a_value_ran_over_a_lines_end() -> None:
+    """A short line, then one whose fields line up with what the short one lacks: one row
+    would span both lines. Counting rows against lines catches it; the lines are then read
+    one by one."""
+    short = "qmvc Pid:1|20261124 08:00:00|a\n"
+    shifted = "qmvc Pid:2|20261124 08:00:01|b|c|d|08:00:02|e|f|msgid=x|size=1|ms=2|viruses=\n"
+    assert len(qmvc.logs.line._QUICK_ROWS.findall(short + shifted)) == 1
+    assert quick_rows(short + shifted) is None
+    rows = quick_rows(shifted + short)  # in this order each is a line of another form
+    assert rows is not None and [row[-1] for row in rows] == [shifted, short]
