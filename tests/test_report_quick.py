@@ -329,3 +329,19 @@ def test_a_duration_of_more_than_18_digits_is_malformed_not_a_crash() -> None:
         collector = read([PLAIN + "\n", long + "\n"])
         assert collector.counts.malformed == (digits > 18)
         assert collector.counts.delivery_ms == (0 if digits > 18 else int("9" * digits))
+
+
+@pytest.mark.parametrize(("field", "written"), [("pid", "Pid:7|"), ("size", "|size=0|")])
+def test_a_pid_or_size_of_more_than_18_digits_is_malformed_on_every_path(
+    field: str, written: str
+) -> None:
+    """Neither fast path converts them, so they once took a line `parse_line` refuses
+    (`int` past 4,300 digits): every reader must call it what parse_line calls it."""
+    for digits in (18, 19, 5000):
+        long = PLAIN.replace(written, written.replace("7" if field == "pid" else "0", "9" * digits))
+        assert long != PLAIN
+        assert_same_report([PLAIN + "\n", long + "\n"])
+        assert read([PLAIN + "\n", long + "\n"]).counts.malformed == (digits > 18)
+        if digits > 18:
+            with pytest.raises(ValueError, match=f"a {field} of {digits} digits"):
+                parse_line(long)

@@ -56,7 +56,7 @@ START_FORMAT = "%Y%m%d %H:%M:%S"
 END_FORMAT = "%H:%M:%S"
 LOG_FILE_MODE = 0o640
 
-_LONGEST_MILLISECONDS = 18
+_LONGEST_NUMBER = 18
 _STATUS_CODES = {"skipped": "S", "failed": "F", "too-large": "L", "unavailable": "U"}
 
 
@@ -143,11 +143,12 @@ def _end_after(start: datetime, end_text: str) -> datetime:
     return end if end >= start else end + timedelta(days=1)
 
 
-def _duration(text: str) -> int:
-    """Milliseconds, at most 18 digits (31 million years): a longer duration is not one
-    qmvc wrote, and no report could take a mean of it as a float."""
-    if len(text) > _LONGEST_MILLISECONDS:
-        raise ValueError(f"a duration of {len(text)} digits")
+def _number(text: str, what: str) -> int:
+    """A pid, a size or a duration, at most 18 digits (31 million years of milliseconds): a
+    longer one is not one qmvc wrote; `int` would refuse one of 4,300, and no report could
+    take a mean of a duration of 309 as a float."""
+    if len(text) > _LONGEST_NUMBER:
+        raise ValueError(f"a {what} of {len(text)} digits")
     return int(text)
 
 
@@ -169,7 +170,7 @@ def parse_line(line: str) -> LogRecord:
     viruses = values.get("viruses", "")
     bypassed = values.get("bypass", "")
     return LogRecord(
-        pid=int(fields[0][len(PREFIX) :]),
+        pid=_number(fields[0][len(PREFIX) :], "pid"),
         start=start,
         end=_end_after(start, end_text),
         sender=unescape(fields[2]),
@@ -180,8 +181,8 @@ def parse_line(line: str) -> LogRecord:
         profile=unescape(values.get("profile", "")),
         outcome=unescape(values.get("outcome", "")),
         message_id=unescape(values.get("msgid", "")),
-        size=int(values.get("size") or 0),
-        duration_ms=_duration(values.get("ms") or "0"),
+        size=_number(values.get("size") or "0", "size"),
+        duration_ms=_number(values.get("ms") or "0", "duration"),
         viruses=tuple(unescape(name) for name in viruses.split(LIST_SEPARATOR)) if viruses else (),
         bypassed=tuple(unescape(name) for name in bypassed.split(LIST_SEPARATOR))
         if bypassed
@@ -304,7 +305,9 @@ def quick_parts(line: str, escaped: bool = False) -> QuickParts | None:
         or not pid[9:].isdecimal()
         or not size[5:].isdecimal()
         or not milliseconds.isdecimal()
-        or len(milliseconds) > _LONGEST_MILLISECONDS
+        or len(pid) > len(PREFIX) + _LONGEST_NUMBER
+        or len(size) > len("size=") + _LONGEST_NUMBER
+        or len(milliseconds) > _LONGEST_NUMBER
         or not (_valid_hours.get(start[:11]) or _valid_hour(start[:11]))
     ):
         return None
@@ -316,21 +319,21 @@ def quick_parts(line: str, escaped: bool = False) -> QuickParts | None:
 
 
 _QUICK_ROW = r"""^(?:
-    {stamp}qmvc\x20Pid:[0-9]++\|
+    {stamp}qmvc\x20Pid:[0-9]{{1,{longest}}}+\|
     (([0-9]{{8}}\x20[0-9]{{2}}):[0-5][0-9]:[0-5][0-9])\|   # start, its hour
     ([^|]*+)\|([^|]*+)\|                         # sender, recipient
     ([^|]*+\|[^|]*+\|[^|]*+)\|                   # criteria|scanners|RC:N
     (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\| # end
     ([^|]*+\|[^|]*+)\|                           # profile=…|outcome=…
-    msgid=[^|]*+\|size=[0-9]++\|ms=([0-9]{{1,{longest}}}+)\|
+    msgid=[^|]*+\|size=[0-9]{{1,{longest}}}+\|ms=([0-9]{{1,{longest}}}+)\|
     (.*+)\n                                      # viruses=…, and any fields after it
     |(.*+\n))"""
 _QUICK_ROWS = re.compile(
-    _QUICK_ROW.format(stamp="", longest=_LONGEST_MILLISECONDS), re.MULTILINE | re.VERBOSE
+    _QUICK_ROW.format(stamp="", longest=_LONGEST_NUMBER), re.MULTILINE | re.VERBOSE
 )
 _QUICK_ROWS_STAMPED = re.compile(
     # multilog's stamp, as strip_stamp takes it
-    _QUICK_ROW.format(stamp=r"@4000.{20}\x20", longest=_LONGEST_MILLISECONDS),
+    _QUICK_ROW.format(stamp=r"@4000.{20}\x20", longest=_LONGEST_NUMBER),
     re.MULTILINE | re.VERBOSE,
 )
 """What a row's fields hold that is part of its shape (`RC:`, `profile=`, ...) is left to
