@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from email.message import EmailMessage
@@ -180,7 +181,15 @@ def test_an_smtp_server_that_never_answers_fails_the_notice_at_the_action_time_l
     with socket.create_server(("127.0.0.1", 0)) as mute:
         port = mute.getsockname()[1]
         tree = tree_of(tmp_path, f'injector "smtp:127.0.0.1:{port}"\nguard av "av@example.org"\n')
-        [outcome] = notify_bombing("start", VARIABLES, tree, None)
+        outcomes: list[NoticeOutcome] = []
+        sending = threading.Thread(
+            target=lambda: outcomes.extend(notify_bombing("start", VARIABLES, tree, None)),
+            daemon=True,  # a sender without a time limit would hang here for ever
+        )
+        sending.start()
+        sending.join(timeout=30)
+    assert not sending.is_alive(), "the notice waited past the action time limit"
+    [outcome] = outcomes
     assert outcome.status == "failed" and "timed out" in outcome.detail
 
 

@@ -87,6 +87,30 @@ def test_no_character_is_split_between_two_words() -> None:
         assert email.header.decode_header(word)[0][0].decode("utf-8")  # each word decodes alone
 
 
+def word_bytes(word: str) -> bytes:
+    [(data, charset)] = email.header.decode_header(word)
+    assert charset == "utf-8" and isinstance(data, bytes)
+    return data
+
+
+def test_each_word_is_filled_up_to_the_limit_and_no_further() -> None:
+    limit = compose.MAX_WORD_BYTES
+    assert [word_bytes(w) for w in compose.encoded_words("a" * limit)] == [b"a" * limit]
+    words = compose.encoded_words("b" * (2 * limit + 1))
+    assert [len(word_bytes(w)) for w in words] == [limit, limit, 1]
+
+
+def test_empty_text_is_still_one_word() -> None:
+    assert compose.encoded_words("") == ["=?utf-8?B??="]
+
+
+def test_a_lone_surrogate_is_written_as_a_replacement_not_an_error() -> None:
+    # Header text decoded with surrogateescape (undecodable bytes in a Subject) keeps lone
+    # surrogates; a notice quoting it must still be composed.
+    words = compose.encoded_words("caf\udce9 ok")
+    assert b"".join(word_bytes(w) for w in words) == b"caf? ok"
+
+
 def test_a_display_name_is_encoded_and_the_address_kept_plain() -> None:
     line = compose.mailbox_header("From", Mailbox("av@example.org", "Virenschutz Größe"))
     assert line.endswith("<av@example.org>") and "=?utf-8?B?" in line

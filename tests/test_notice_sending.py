@@ -408,6 +408,29 @@ def test_no_hostile_text_becomes_a_header_recipient_or_boundary(
         assert parsed["To"].addresses[0].addr_spec == rcpt
 
 
+def test_without_a_state_directory_every_notice_is_sent_unlimited_and_without_a_note(
+    notice_tree: tuple[DecisionTree, SmtpServer],
+) -> None:
+    """`notify(..., base_dir=None)`: no store to count in, so no limit and nothing to report."""
+    tree, server = notice_tree
+    server.received.clear()
+    raw = b"Subject: BADMAIL test\nMessage-ID: <n1@example.org>\n\nbody\n"
+    facts = MessageFacts(
+        raw, Envelope("anna@example.org", "bob@example.de", "bob", "example.de", "")
+    )
+    verdict = Verdict(
+        "badmail",
+        "standard",
+        99,
+        criteria=[CriterionMatch("subject", 'subject contains "BADMAIL"', NO_SPAN)],
+        actions=[Action("keep", ("quarantine",))],
+    )
+    for _ in range(5):  # more than the policy's limit of 3 an address
+        [outcome] = notify("badmail", verdict, facts, tree, None)
+        assert (outcome.status, outcome.detail) == ("sent", ""), outcome
+    assert [m.rcpt_tos for m in server.received] == [("badmail@guards.example",)] * 5
+
+
 def test_the_reported_injection_through_deliver_adds_no_header(
     tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
