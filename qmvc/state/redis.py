@@ -213,7 +213,7 @@ class RedisStore:
     def episode_event(self, key: str, now: float, quiet: float) -> tuple[bool, int]:
         stored_key = stored_bytes(key)
         keys = [self._pointer_prefix + stored_key, self._episode_index, self._episode_sequence]
-        arguments = [
+        arguments: list[bytes | str | int | float] = [
             self._episode_prefix,
             _score(now),
             _score(quiet),
@@ -226,7 +226,11 @@ class RedisStore:
         return bool(int(started)), int(count)
 
     def end_episodes(self, now: float, quiet: float) -> list[Episode]:
-        arguments = [self._episode_prefix, self._pointer_prefix, _score(now - quiet)]
+        arguments: list[bytes | str | int | float] = [
+            self._episode_prefix,
+            self._pointer_prefix,
+            _score(now - quiet),
+        ]
         with self._talking():
             ended = self._end_episodes([self._episode_index], arguments)
         return [

@@ -3,8 +3,14 @@
 Run from the project root, as tests/mutation/run does:
 `python3 tests/mutation/report.py [--diffs] [MODULE...]`.
 A module is one entry of [tool.mutmut] only_mutate in pyproject.toml ("qmvc/engine/*" is the
-module qmvc/engine/). Score = killed / checked, where a timeout counts as killed (the mutant made
-the tests hang: caught) and "no tests" counts as not killed (no test reaches that function).
+module qmvc/engine/).
+
+Score = caught / (checked - equivalent): a mutant is caught when a test failed on it (killed), made
+the tests hang (timeout) or was rejected by the strict type check the suite runs
+(tests/test_types.py; mutmut's `type_check_command`). "no tests" counts as not caught (no test
+reaches that function). An *equivalent* mutant changes nothing anyone can observe; those are
+listed, each with its reason, in tests/mutation/equivalent.toml and left out of the score. The
+tests-only score leaves the type check out: killed / (checked - type check - equivalent).
 """
 
 from __future__ import annotations
@@ -21,6 +27,15 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests"
           -9: "timeout", 37: "type check", None: "unchecked"}  # fmt: skip
 """mutmut's exit codes (mutmut/stats.py); -9 is its SIGKILL one second past the CPU limit."""
 DETECTED = {"killed", "timeout", "type check"}
+EQUIVALENT_FILE = Path("tests/mutation/equivalent.toml")
+
+
+def equivalents() -> dict[str, str]:
+    """Mutant name -> why it is equivalent (tests/mutation/equivalent.toml)."""
+    try:
+        return dict(tomllib.loads(EQUIVALENT_FILE.read_text("utf-8")))
+    except FileNotFoundError:
+        return {}
 
 
 def modules() -> dict[str, str]:
@@ -97,28 +112,45 @@ def changed_lines(name: str, source: Path) -> list[str]:
             if line[:1] in "+-" and not line.startswith(("+++", "---"))]  # fmt: skip
 
 
+def tally(found: dict[str, tuple[Path, str]], equivalent: dict[str, str]) -> dict[str, int]:
+    """Counts by status for one module; a listed equivalent survivor counts as "equivalent"."""
+    counts = Counter(
+        "equivalent" if status == "survived" and name in equivalent else status
+        for name, (_, status) in found.items()
+    )
+    counts["checked"] = sum(counts.values()) - counts["skipped"] - counts["unchecked"]
+    return counts
+
+
+def score(caught: int, of: int) -> str:
+    return f"{100 * caught / of:5.1f}%" if of > 0 else "    -"
+
+
 def main(argv: list[str]) -> int:
     diffs = "--diffs" in argv
     chosen = select([a for a in argv if a != "--diffs"])
+    equivalent = equivalents()
     rows, survivors = [], []
     for label, pattern in chosen.items():
         found = results(pattern)
-        counts = Counter(status for _, status in found.values())
-        total = sum(counts.values()) - counts["skipped"]
-        checked = total - counts["unchecked"]
-        killed = sum(counts[s] for s in DETECTED)
-        score = f"{100 * killed / checked:5.1f}%" if checked else "    -"
-        rows.append((label, killed, checked, score, counts["survived"], counts["no tests"],
-                     counts["timeout"], counts["suspicious"], counts["unchecked"]))  # fmt: skip
+        c = tally(found, equivalent)
+        by_tests = c["killed"] + c["timeout"]
+        rows.append((label, by_tests, c["type check"], c["checked"], c["equivalent"],
+                     score(by_tests + c["type check"], c["checked"] - c["equivalent"]),
+                     score(by_tests, c["checked"] - c["type check"] - c["equivalent"]),
+                     c["survived"], c["no tests"], c["suspicious"], c["unchecked"]))  # fmt: skip
         survivors += [(label, name, source, status) for name, (source, status) in found.items()
-                      if status in {"survived", "no tests", "suspicious"}]  # fmt: skip
-    header = ("module", "killed", "checked", "score", "survived", "no tests", "timeout",
-              "suspicious", "unchecked")  # fmt: skip
+                      if status in {"survived", "no tests", "suspicious"}
+                      and name not in equivalent]  # fmt: skip
+    header = ("module", "killed", "mypy", "checked", "equiv.", "score", "tests", "survived",
+              "no tests", "suspicious", "unchecked")  # fmt: skip
     width = max(len(header[0]), *(len(r[0]) for r in rows))
     print(f"{header[0]:<{width}}  " + "  ".join(f"{h:>8}" for h in header[1:]))
     for row in rows:
         print(f"{row[0]:<{width}}  " + "  ".join(f"{str(v):>8}" for v in row[1:]))
-    print("score = killed (timeouts included) / checked; the target is 90% a module.")
+    print("killed: by a test (timeouts included); mypy: rejected by the strict type check the suite"
+          " runs;\nscore = (killed + mypy) / (checked - equivalent), the target is 90% a module;"
+          " tests = killed / (checked - mypy - equivalent).")  # fmt: skip
     budget_s, kept = budget()
     if budget_s is not None:
         print(f"Each mutant ran its function's tests up to {budget_s:g} s (launch.py); [kept/all]"
