@@ -1,0 +1,271 @@
+"""`qmvc.deliver.main` called in this process: what the subprocess tests of deliver check
+(tests/test_deliver_*.py), for the steps between the policy and the log line, at a
+twentieth of the cost (no interpreter to start), so that the mutation run's time budget
+reaches them first. The parts are real all the same: clamd with the EICAR database, command
+engines run as subprocesses, the policy cache, the state store and Maildirs on disk."""
+
+from __future__ import annotations
+
+import io
+import signal
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+import qmvc.deliver
+import qmvc.message.received
+from qmvc.engine.verdict import CriterionMatch, ScannerReport, Verdict
+from qmvc.logs.line import LogRecord
+from qmvc.span import Span
+from tests.clamd_support import EICAR, RunningClamd
+from tests.deliver_support import PROGRAMS, log_records, qmail_environ
+
+pytest_plugins = ["tests.clamd_support"]
+
+NO_SPAN = Span("policy.qmvc", 1, 1, 1, 2)
+PYTHON = sys.executable
+CLEAN = b"From: alice@example.org\nSubject: hello\nMessage-ID: <c1@example.org>\n\nhello\n"
+EICAR_NAME = "Eicar-Test-Signature.UNOFFICIAL"
+
+
+def infected() -> bytes:
+    mail = EmailMessage()
+    mail["From"] = "alice@example.org"
+    mail["Subject"] = "invoice"
+    mail["Message-ID"] = "<v1@example.org>"
+    mail.set_content("See the attachment.\n")
+    mail.add_attachment(EICAR, maintype="application", subtype="octet-stream", filename="x.com")
+    return bytes(mail)
+
+
+INFECTED = infected()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    stderr: str
+    stdout: str
+
+
+@dataclass
+class InProcess:
+    """A home with QMVC_DIR inside it; `deliver` runs main() here, as qmail-local would."""
+
+    root: Path
+    capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch
+
+    @property
+    def qmvc_dir(self) -> Path:
+        return self.root / "home" / ".qmvc"
+
+    def policy(self, text: str) -> Path:
+        path = self.root / "policy.qmvc"
+        path.write_text(text)
+        return path
+
+    def deliver(self, policy: Path, message: bytes, sender: str = "alice@example.org") -> Outcome:
+        environ = qmail_environ(self.root / "home", sender=sender)
+        environ.update(QMVC_DIR=str(self.qmvc_dir), QMVC_POLICY=str(policy))
+        self.monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(message)))
+        self.capsys.readouterr()
+        code = qmvc.deliver.main([], environ)
+        said = self.capsys.readouterr()
+        return Outcome(code, said.err, said.out)
+
+    def records(self) -> list[LogRecord]:
+        return log_records(self.qmvc_dir / "qmvc.log")
+
+    def report(self) -> str:
+        path = self.qmvc_dir / "qmvc.rep"
+        return path.read_text() if path.exists() else ""
+
+    def kept(self, folder: str) -> list[Path]:
+        new = self.qmvc_dir / folder / "new"
+        return sorted(new.iterdir()) if new.is_dir() else []
+
+
+@pytest.fixture
+def here(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[InProcess]:
+    """main() installs its own SIGTERM and SIGALRM handlers (and leaves SIGTERM ignored, as a
+    finished delivery should): put pytest's back afterwards."""
+    saved = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGALRM)}
+    (tmp_path / "home").mkdir()
+    try:
+        yield InProcess(tmp_path, capsys, monkeypatch)
+    finally:
+        signal.alarm(0)
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+
+def clamd_policy(clamd: RunningClamd | str, extra: str = "", profile: str = "") -> str:
+    socket_path = clamd if isinstance(clamd, str) else clamd.socket_path
+    return (
+        f'{extra}scanner clamav clamd socket "{socket_path}" timeout 30s\n'
+        "profile standard default {\n  scan clamav first\n"
+        f"{profile}"
+        '  on virus { keep "quarantine/virus" }\n  on clean { deliver }\n'
+        "  on failure { defer }\n}\n"
+    )
+
+
+def test_a_virus_clamd_finds_is_kept_and_logged_with_its_name(
+    here: InProcess, clamd_server: RunningClamd
+) -> None:
+    policy = here.policy(clamd_policy(clamd_server))
+    assert here.deliver(policy, CLEAN).code == 0
+    outcome = here.deliver(policy, INFECTED)
+    assert outcome.code == 99 and outcome.stderr == ""
+    [kept] = here.kept("quarantine/virus")
+    assert kept.read_bytes().endswith(INFECTED)
+    clean, virus = here.records()
+    assert (clean.outcome, clean.viruses) == ("clean", ())
+    assert (virus.outcome, virus.viruses) == ("virus", (EICAR_NAME,))
+    assert any(
+        line.startswith("scanner: clamav ran ") and line.endswith(f": {EICAR_NAME}")
+        for line in here.report().splitlines()
+    )
+
+
+def test_a_clamd_that_cannot_be_reached_is_said_and_a_clean_scan_is_not(
+    here: InProcess, clamd_server: RunningClamd
+) -> None:
+    assert here.deliver(here.policy(clamd_policy(clamd_server)), CLEAN).stderr == ""
+    dead = here.policy(clamd_policy(str(here.root / "no-clamd.sock")))
+    outcome = here.deliver(dead, CLEAN)
+    assert outcome.code == 111
+    assert outcome.stderr.startswith("qmvc: scanner clamav failed: "), outcome.stderr
+    assert "no-clamd.sock unreachable" in outcome.stderr
+    assert here.records()[-1].outcome == "scanner-failure"
+
+
+def test_an_engine_that_answers_an_unknown_exit_code_is_said_on_stderr(here: InProcess) -> None:
+    policy = here.policy(
+        f'scanner broken command run "{PYTHON} {PROGRAMS / "report_virus.py"} {{dir}}"'
+        " clean 0 infected 7 timeout 10s\n"
+        'profile standard default {\n  scan broken first\n  on virus { keep "v" }\n'
+        "  on clean { deliver }\n"
+        "  on failure { defer }\n}\n"
+    )  # report_virus.py exits 1, which this scanner does not know: failed
+    outcome = here.deliver(policy, CLEAN)
+    assert outcome.code == 111
+    assert outcome.stderr.startswith("qmvc: scanner broken failed: "), outcome.stderr
+
+
+def test_the_bomber_counts_each_delivery_and_the_third_is_a_bomb(
+    here: InProcess, clamd_server: RunningClamd
+) -> None:
+    bomber = (
+        "  bomber same_sender when infected from same sender > 2 per 10m {\n"
+        '    quiet 1h\n    keep "quarantine/bombs"\n  }\n'
+    )
+    policy = here.policy(clamd_policy(clamd_server, "state sqlite\n", bomber))
+    for _ in range(3):
+        assert here.deliver(policy, INFECTED).code == 99
+    assert len(here.kept("quarantine/virus")) == 2
+    assert len(here.kept("quarantine/bombs")) == 1
+
+
+def test_a_policy_that_stops_compiling_keeps_the_last_good_tree_and_says_why(
+    here: InProcess,
+) -> None:
+    policy = here.policy(
+        'profile standard default {\n  badmail s when subject contains "invoice"\n'
+        '  on badmail { keep "quarantine/badmail" }\n  on clean { deliver }\n}\n'
+    )
+    assert here.deliver(policy, INFECTED).code == 99
+    policy.write_text(policy.read_text() + "profile broken {\n")
+    outcome = here.deliver(policy, INFECTED)
+    assert outcome.code == 99  # the last good tree still keeps it
+    assert outcome.stderr.startswith(f"qmvc: policy {policy} does not compile: "), outcome.stderr
+    assert len(here.kept("quarantine/badmail")) == 2
+
+
+def test_the_policys_hostname_finds_the_client_in_our_own_received_line(
+    here: InProcess,
+) -> None:
+    policy = here.policy(
+        'hostname "mx.example"\n'
+        'profile standard default {\n  badmail s when subject contains "invoice"\n'
+        '  on badmail { keep "quarantine/badmail" }\n  on clean { deliver }\n}\n'
+    )
+    received = (
+        b"Received: from x (HELO x) (192.0.2.7)\n"
+        b"  by mx.example with SMTP; 26 Nov 2026 02:00:00 -0000\n"
+    )
+    assert here.deliver(policy, received + INFECTED).code == 99
+    assert "client: 192.0.2.7" in here.report().splitlines()
+
+
+def test_without_a_hostname_qmails_me_finds_the_client(
+    here: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """qmail's control/me, at a path of the test's (this machine has no qmail)."""
+    me = here.root / "control-me"
+    me.write_text("mx.local\n")
+    monkeypatch.setattr(qmvc.message.received, "QMAIL_ME", me)
+    qmvc.message.received._qmail_me.cache_clear()
+    policy = here.policy(
+        'profile standard default {\n  badmail s when subject contains "invoice"\n'
+        '  on badmail { keep "quarantine/badmail" }\n  on clean { deliver }\n}\n'
+    )
+    received = b"Received: from x (HELO x) (192.0.2.9)\n  by mx.local with SMTP; 26 Nov 2026\n"
+    try:
+        assert here.deliver(policy, received + INFECTED).code == 99
+    finally:
+        qmvc.message.received._qmail_me.cache_clear()
+    assert "client: 192.0.2.9" in here.report().splitlines()
+
+
+def test_a_stuck_scanner_is_stopped_by_the_time_budget_and_says_so(here: InProcess) -> None:
+    policy = here.policy(
+        "budget 1s\n"
+        f'scanner stuck command run "{PYTHON} {PROGRAMS / "sleep_forever.py"} {{dir}}"'
+        " clean 0 infected 1 timeout 60s\n"
+        'profile standard default {\n  scan stuck first\n  on virus { keep "v" }\n'
+        "  on clean { deliver }\n"
+        "  on failure { defer }\n}\n"
+    )
+    outcome = here.deliver(policy, CLEAN)
+    assert outcome.code == 111
+    assert outcome.stderr == "qmvc: Interrupted: time budget exceeded\n"
+    assert here.records()[-1].outcome == "deferred"
+
+
+def verdict(**fields: object) -> Verdict:
+    return Verdict("virus", "standard", 100, **fields)  # type: ignore[arg-type]
+
+
+def test_a_bounce_names_every_virus_and_every_criterion() -> None:
+    found = verdict(
+        scanners=[ScannerReport("clamav", "ran", ("Eicar-Test-Signature", "W32/X"))],
+        criteria=[CriterionMatch("filename", 'attachment.name "a.exe"', NO_SPAN)],
+    )
+    assert qmvc.deliver.bounce_text(found) == (
+        "Your message was not accepted by the mail filter (virus Eicar-Test-Signature;"
+        ' virus W32/X; filename: attachment.name "a.exe").'
+    )
+
+
+def test_a_bounce_without_findings_names_the_outcome() -> None:
+    assert qmvc.deliver.bounce_text(verdict()) == (
+        "Your message was not accepted by the mail filter (virus)."
+    )
+
+
+def test_a_bounce_is_one_printable_line() -> None:
+    hostile = verdict(
+        criteria=[CriterionMatch("subject", "subject\r\nX-Injected: 1\x07\x1b[2J", NO_SPAN)]
+    )
+    text = qmvc.deliver.bounce_text(hostile)
+    assert text == (
+        "Your message was not accepted by the mail filter (subject: subject  X-Injected: 1  [2J)."
+    )
