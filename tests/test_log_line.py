@@ -253,6 +253,16 @@ def test_quick_parts_reads_a_line_as_format_line_writes_it() -> None:
     assert (shape.profile, shape.outcome, shape.viruses) == ("p", "badmail", ())
 
 
+def test_quick_parts_keeps_every_letter_of_the_last_virus_name() -> None:
+    """The line's newline is cut from the viruses field, and nothing else: names ending in
+    the letters a sloppier strip would also take (X, n, l) are read whole."""
+    line = QUICK_LINE.removesuffix("viruses=") + "viruses=W32/Nimda.l+Trojan.GenX\n"
+    parts = quick_parts(line)
+    assert parts is not None
+    assert parts[3].viruses == ("W32/Nimda.l", "Trojan.GenX")
+    assert parts[3].viruses == parse_line(line.rstrip("\n")).viruses
+
+
 @pytest.mark.parametrize(
     ("written", "defect"),
     [
