@@ -17,6 +17,9 @@ Two more things mutmut needs from this suite:
 - INCOMPATIBLE tests are deselected: two assert that a delivery imports no `hashlib` or
   `email`, and every mutated module imports mutmut's trampoline, which imports both; one is
   flaky under load, with or without mutmut.
+- Hypothesis does not shrink a failing example: under mutmut a failure is a kill, and
+  shrinking it (minutes for a test of the MIME parser, on a mutant that fails every example)
+  only finds a smaller example nobody reads.
 - In the stats pass, which only maps tests to the functions they reach, a failing test is
   reported as passed (and listed in mutants/stats-failures.txt): mutmut stops at the first
   failure there, and the wall-clock budgets of a few tests (a second or two) are missed by a
@@ -87,10 +90,20 @@ def pytest_configure(config: pytest.Config) -> None:
     if not UNDER_MUTMUT:
         return
     subprocess.Popen.__init__ = _popen_init  # type: ignore[method-assign]
+    _no_shrinking()
     if _mutant_under_test() == "stats":
         descriptor, name = tempfile.mkstemp(prefix="qmvc-mutmut-hits-")
         os.close(descriptor)
         _hits_file = Path(name)
+
+
+def _no_shrinking() -> None:
+    from hypothesis import Phase, settings
+
+    settings.register_profile(
+        "mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate], print_blob=False
+    )
+    settings.load_profile("mutation")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
