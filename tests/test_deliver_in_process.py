@@ -7,8 +7,10 @@ engines run as subprocesses, the policy cache, the state store and Maildirs on d
 from __future__ import annotations
 
 import io
+import os
 import signal
 import sqlite3
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -332,6 +334,105 @@ def test_a_stuck_scanner_is_stopped_by_the_time_budget_and_says_so(here: InProce
     assert outcome.code == 111
     assert outcome.stderr == "qmvc: Interrupted: time budget exceeded\n"
     assert here.records()[-1].outcome == "deferred"
+
+
+TWO_RULES = (
+    'profile standard default {\n  badmail subj when subject contains "invoice"\n'
+    '  badmail exe when any attachment.name matches "*.exe"\n'
+    '  bypass badmail when sender is "trusted@example.org"\n'
+    '  on badmail { keep "quarantine/badmail" }\n  on clean { deliver }\n}\n'
+)
+
+
+def test_the_log_line_says_who_what_how_big_and_each_rules_answer(here: InProcess) -> None:
+    policy = here.policy(TWO_RULES)
+    assert here.deliver(policy, CLEAN) == Outcome(0, "", "")
+    assert here.deliver(policy, INFECTED) == Outcome(99, "", "")
+    assert here.deliver(policy, INFECTED, sender="trusted@example.org") == Outcome(0, "", "")
+    clean, badmail, bypassed = here.records()
+    assert (clean.sender, clean.recipient, clean.size) == (
+        "alice@example.org",
+        "bob@example.com",
+        len(CLEAN),
+    )
+    assert (clean.message_id, clean.exit_code, clean.profile) == ("<c1@example.org>", 0, "standard")
+    assert (clean.outcome, clean.criteria, clean.bypassed) == (
+        "clean",
+        (("subj", "0"), ("exe", "0")),
+        (),
+    )
+    assert (badmail.outcome, badmail.exit_code, badmail.size) == ("badmail", 99, len(INFECTED))
+    assert badmail.criteria == (("subj", "1"), ("exe", "-"))  # known at the first: not tested
+    assert (bypassed.outcome, bypassed.bypassed) == ("clean", ("badmail",))
+    assert bypassed.criteria == (("subj", "-"), ("exe", "-"))  # bypassed: none tested
+    assert clean.pid == badmail.pid == os.getpid()
+    assert clean.start <= clean.end and 0 <= clean.duration_ms < 60_000
+    entries = parse_reports(here.report())
+    assert len(entries) == 1  # clean mail has no report entry, badmail has one
+    assert ("subject", "invoice") in entries[0] and ("outcome", "badmail") in entries[0]
+
+
+def test_a_log_that_cannot_be_written_is_said_and_the_message_still_handled(
+    here: InProcess,
+) -> None:
+    policy = here.policy(TWO_RULES)
+    (here.qmvc_dir / "qmvc.log").mkdir(parents=True)
+    outcome = here.deliver(policy, INFECTED)
+    assert outcome.code == 99
+    assert outcome.stderr == f"qmvc: cannot write {here.qmvc_dir}/qmvc.log: Is a directory\n"
+    assert len(here.kept("quarantine/badmail")) == 1
+
+
+def test_qmvc_dir_and_its_missing_parents_are_made_private_an_existing_one_is_left(
+    here: InProcess,
+) -> None:
+    policy = here.policy(TWO_RULES)
+    home = here.root / "home"
+    os.chmod(home, 0o755)
+    here.monkeypatch.setattr(InProcess, "qmvc_dir", property(lambda _: home / "a" / "b"))
+    assert here.deliver(policy, CLEAN).code == 0
+    assert [stat.S_IMODE((home / p).stat().st_mode) for p in ("a", "a/b")] == [0o700, 0o700]
+    assert stat.S_IMODE(home.stat().st_mode) == 0o755
+
+
+def test_an_unknown_option_defers_and_says_so(here: InProcess) -> None:
+    policy = here.policy(TWO_RULES)
+    environ_policy = here.deliver(policy, CLEAN)
+    assert environ_policy.code == 0
+    here.monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(CLEAN)))
+    environ = qmail_environ(here.root / "home")
+    environ.update(QMVC_DIR=str(here.qmvc_dir))
+    assert qmvc.deliver.main(["--verbose"], environ) == 111
+    said = here.capsys.readouterr()
+    assert said.err == "qmvc: unknown option or argument '--verbose'; see qmvc deliver --help\n"
+    assert here.records()[-1].outcome == "deferred"
+
+
+def test_help_reads_no_message_and_delivers_nothing(here: InProcess) -> None:
+    here.monkeypatch.setattr(sys, "stdin", None)  # reading it would raise
+    assert qmvc.deliver.main(["--help"], {}) == 0
+    assert here.capsys.readouterr().out == qmvc.deliver.USAGE
+    assert not here.qmvc_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "policy"),
+    [
+        ([], None),
+        (["--policy", "/etc/p.qmvc"], "/etc/p.qmvc"),
+        (["--policy=/etc/p.qmvc"], "/etc/p.qmvc"),
+        (["--policy", "a", "--policy=b"], "b"),
+        (["--policy="], ""),
+    ],
+)
+def test_the_policy_option_in_both_spellings(argv: list[str], policy: str | None) -> None:
+    assert qmvc.deliver.policy_option(argv) == policy
+
+
+@pytest.mark.parametrize("argv", [["--policy"], ["x"], ["--policy", "a", "b"], ["-p", "a"]])
+def test_anything_else_is_a_usage_error(argv: list[str]) -> None:
+    with pytest.raises(qmvc.deliver.UsageError, match=r"^unknown option or argument '"):
+        qmvc.deliver.policy_option(argv)
 
 
 def verdict(**fields: object) -> Verdict:
