@@ -16,7 +16,8 @@ the file are credited to the test that was running.
 Two more things mutmut needs from this suite:
 - INCOMPATIBLE tests are deselected: two assert that a delivery imports no `hashlib` or
   `email`, and every mutated module imports mutmut's trampoline, which imports both;
-  tests/test_install.py installs the (mutated) package into a venv without mutmut.
+  tests/test_install.py installs the (mutated) package into a venv without mutmut;
+  tests/test_types.py would type-check mutmut's copy (mutmut type-checks the mutants itself).
 - Hypothesis does not shrink a failing example: under mutmut a failure is a kill, and
   shrinking it (minutes for a test of the MIME parser, on a mutant that fails every example)
   only finds a smaller example nobody reads.
@@ -52,6 +53,9 @@ INCOMPATIBLE = {
         "asserts that the hot path imports no email; mutmut's trampoline imports it",
     "tests/test_install.py":
         "installs qmvc into a fresh venv, where mutmut's trampoline cannot be imported",
+    "tests/test_types.py":
+        "type-checks the package, which under mutmut is the trampolined copy (mutmut runs the "
+        "same check on it by itself: type_check_command)",
 }  # fmt: skip
 """Test ids, or whole test files, deselected under mutmut."""
 STATS_FAILURES = Path("stats-failures.txt")
