@@ -30,6 +30,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qmvc.message.containers import archives
 from qmvc.message.containers.archives import archive_members, looks_like_archive
 from qmvc.message.containers.embedded import embedded_files
 from qmvc.message.containers.records import (
@@ -293,6 +294,26 @@ def test_bare_gzip_gives_the_file_name_it_stores() -> None:
     assert archive_members(out.getvalue(), head_bytes=2).members == [
         Member("invoice.exe", b"MZ", 10)
     ]
+
+
+def test_a_gzip_marked_as_text_but_storing_no_name_is_one_unnamed_member() -> None:
+    """FTEXT (flag bit 0) is not FNAME (bit 3): libarchive's made-up name `data` is no name."""
+    content = bytearray(gzip.compress(b"MZ payload", mtime=0))
+    content[3] |= 0x01
+    assert archive_members(bytes(content), head_bytes=2).members == [Member("", b"MZ", 10)]
+
+
+@pytest.mark.parametrize(
+    ("header", "names"),
+    [
+        (b"\x1f\x8b\x08", False),  # cut before the flags: no name, and no IndexError
+        (b"\x1f\x8b\x08\x08", True),
+        (b"\x1f\x8b\x08\x01", False),
+        (b"\x1f\x8c\x08\x08", False),
+    ],
+)
+def test_a_gzip_header_names_its_file_only_with_the_fname_flag(header: bytes, names: bool) -> None:
+    assert archives._names_stream(header) is names
 
 
 @pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress])
