@@ -232,6 +232,29 @@ def test_a_delivery_that_ends_a_quiet_bombing_reports_the_summary_and_its_own_ac
     assert len(subjects) == 2 and "ended" in subjects[1], subjects
 
 
+def test_a_parallel_scan_uses_the_verdict_cache_too(
+    here: InProcess, clamd_server: RunningClamd
+) -> None:
+    policy = here.policy(
+        "state sqlite\nverdict cache 1h\n"
+        f'scanner clamav clamd socket "{clamd_server.socket_path}"\n'
+        f'scanner slow command run "{PYTHON} {PROGRAMS / "slow_clean.py"} {{dir}}"'
+        " clean 0 infected 1 timeout 30s\n"
+        "profile standard default {\n  scan clamav, slow parallel\n"
+        '  on virus { keep "quarantine/virus" }\n  on clean { deliver }\n'
+        "  on failure { defer }\n}\n"
+    )
+    assert here.deliver(policy, INFECTED).code == 99
+    assert here.deliver(policy, INFECTED).code == 99
+    first, second = [
+        [value for key, value in entry if key == "scanner"]
+        for entry in parse_reports(here.report())
+    ]
+    assert not any(" cached " in line for line in first)
+    assert any(line.startswith("clamav cached ") for line in second), second
+    assert here.records()[-1].viruses == (EICAR_NAME,)
+
+
 def test_a_store_that_fails_after_opening_is_said_and_the_virus_still_kept(
     here: InProcess, clamd_server: RunningClamd, monkeypatch: pytest.MonkeyPatch
 ) -> None:

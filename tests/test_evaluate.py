@@ -316,6 +316,21 @@ def test_the_same_test_in_two_rules_is_computed_once(
     subject_steps = step_for(verdict, 'subject contains "Lunch"')
     assert len(subject_steps) == 2
     assert subject_steps[1][1].startswith("(already tested)")
+    first, again = [step for step in verdict.trace if step.node == 'subject contains "Lunch"']
+    assert (again.result, again.depth, again.span) == ("true", first.depth, first.span)
+    assert (first.result, first.depth) == ("true", 2) and first.span is not None
+
+
+def test_a_test_found_false_is_false_again_where_it_is_used_again(tmp_path: Path) -> None:
+    tree = compile_text(
+        tmp_path,
+        profile(
+            '  badmail one when subject contains "Dinner" or header "From" contains "q"\n'
+            '  badmail two when subject contains "Dinner" or header "From" contains "z"'
+        ),
+    )
+    verdict = evaluate(tree, facts_of(PLAIN), None)
+    assert [r for r, _ in step_for(verdict, 'subject contains "Dinner"')] == ["false", "false"]
 
 
 def test_and_stops_at_the_first_false_operand(tmp_path: Path) -> None:

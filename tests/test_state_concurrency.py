@@ -130,3 +130,24 @@ def test_deliveries_opening_a_new_sqlite_file_together_all_get_it(
         spec = StoreSpec("sqlite", path, "")
         counts = pool.starmap(_open_and_record, [(spec, time.time() + 0.2, path)] * WORKERS, 1)
         assert sorted(counts) == list(range(1, WORKERS + 1))
+
+
+def test_one_store_shared_by_the_threads_of_a_parallel_scan(store_spec: StoreSpec) -> None:
+    """One delivery's store, used at once by each engine's thread (verdict cache look-ups
+    and entries) and by the delivery's own (counts): no call fails, no event is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = open_spec(store_spec)
+    now = time.time()
+
+    def engine_thread(number: int) -> int:
+        for round_ in range(EVENTS_EACH):
+            store.put(f"verdict:{number}:{round_}", "{}", now, 3600.0)
+            assert store.get(f"verdict:{number}:{round_}", now) == "{}"
+            store.record(["shared"], now, 3600.0)
+        return number
+
+    with ThreadPoolExecutor(8) as threads:
+        assert sorted(threads.map(engine_thread, range(8))) == list(range(8))
+    assert store.count("shared", now, 3600.0) == 8 * EVENTS_EACH
+    store.close()

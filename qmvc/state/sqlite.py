@@ -6,11 +6,17 @@ before reading, so a count and the insert it decides cannot interleave with anot
 process's), and a writer waits up to `BUSY_TIMEOUT_SECONDS` for the lock before the store
 counts as unavailable. Old rows are pruned inside an ordinary write at most once per
 `PRUNE_INTERVAL_SECONDS`, so no delivery pays for a sweep of the whole file.
+
+Within one delivery the connection is shared by threads: a parallel scan looks up and keeps
+verdicts from each engine's thread, and the delivery's own thread counts bombers and
+closes. So the connection is not bound to the thread that opened it, and a lock makes each
+call (a whole transaction) one at a time.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -57,9 +63,12 @@ class SqliteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = threading.RLock()
         with _unavailable_on_failure():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+            self._db = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            )
             try:
                 self._prepare()
             except BaseException:
@@ -99,9 +108,14 @@ class SqliteStore:
                 pause = min(pause * 2, 0.1)
 
     @contextmanager
+    def _one_at_a_time(self) -> Iterator[None]:
+        with self._lock, _unavailable_on_failure():
+            yield
+
+    @contextmanager
     def _writing(self, now: float) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction, pruning first when a prune is due."""
-        with _unavailable_on_failure():
+        with self._one_at_a_time():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._prune_if_due(now)
@@ -137,7 +151,7 @@ class SqliteStore:
         return counts
 
     def count(self, key: str, now: float, window: float) -> int:
-        with _unavailable_on_failure():
+        with self._one_at_a_time():
             return self._count(stored_bytes(key), now, window)
 
     def allow(self, key: str, limit: int, now: float, window: float) -> bool:
@@ -149,7 +163,7 @@ class SqliteStore:
         return allowed
 
     def get(self, key: str, now: float) -> str | None:
-        with _unavailable_on_failure():
+        with self._one_at_a_time():
             row = self._db.execute(
                 "SELECT value FROM cache WHERE key = ? AND expires > ?", (stored_bytes(key), now)
             ).fetchone()
@@ -193,5 +207,5 @@ class SqliteStore:
         return [Episode(stored_text(key), *numbers) for key, *numbers in rows]
 
     def close(self) -> None:
-        with _unavailable_on_failure():
+        with self._one_at_a_time():
             self._db.close()
