@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import time
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -214,3 +215,15 @@ def test_bombers_count_clients_by_the_same_trusted_line() -> None:
     envelope = Envelope.from_addresses("a@example.org", "b@example.com")
     assert client_ip(MessageFacts(f"{ours}{forged}\nx".encode(), envelope), ME) == "203.0.113.9"
     assert client_ip(MessageFacts(f"{forged}\nx".encode(), envelope), "other.example") == ""
+
+
+@pytest.mark.parametrize("text", ["192.0.2.77]", "[192.0.2.7", "2001:db8::1]"])
+def test_a_bracket_on_one_side_only_is_no_address(text: str) -> None:
+    """Only a whole `[...]` literal is unwrapped: cutting one bracket and a digit of the
+    other side would read `192.0.2.77]` as 92.0.2.77."""
+    assert parse_address(text) is None
+
+
+def test_a_bracketed_literal_is_its_address() -> None:
+    assert str(parse_address(" [192.0.2.7] ")) == "192.0.2.7"
+    assert str(parse_address("[IPv6:2001:db8::1]")) == "2001:db8::1"
