@@ -332,6 +332,7 @@ def test_explain_says_in_which_attachment_the_virus_was_found(
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, "QMVC_DIR": str(tmp_path / "qmvc")},  # not this machine's cache
     )
     assert done.returncode == 0, done.stderr
     assert f"scanner: clamav: ran: found {EICAR_NAME} in eicar.com\n" in done.stdout
