@@ -182,18 +182,24 @@ def test_the_bomber_counts_each_delivery_and_the_third_is_a_bomb(
     assert len(here.kept("quarantine/bombs")) == 1
 
 
-def test_a_bomb_the_policy_defers_still_sends_the_guards_its_start_summary(
-    here: InProcess, clamd_server: RunningClamd
-) -> None:
-    """`defer` performs nothing on the message, but a bombing that starts is reported to
-    the av guard (through a sendmail-compatible program that files what it gets)."""
+def bombing_policy(here: InProcess, clamd: RunningClamd, actions: str) -> tuple[Path, Path]:
+    """A bomber at the second copy from one sender, doing `actions`; notices to the av guard
+    go through a sendmail-compatible program that files them in the returned folder."""
     sent = here.root / "sent"
     extra = (
         f'state sqlite\ninjector "{PYTHON} {PROGRAMS / "record_injector.py"} {sent}"\n'
         'guard av "av@guards.example"\n'
     )
-    bomber = "  bomber same_sender when infected from same sender > 1 per 10m { defer }\n"
-    policy = here.policy(clamd_policy(clamd_server, extra, bomber))
+    bomber = f"  bomber same_sender when infected from same sender > 1 per 10m {{ {actions} }}\n"
+    return here.policy(clamd_policy(clamd, extra, bomber)), sent
+
+
+def test_a_bomb_the_policy_defers_still_sends_the_guards_its_start_summary(
+    here: InProcess, clamd_server: RunningClamd
+) -> None:
+    """`defer` performs nothing on the message, but a bombing that starts is reported to
+    the av guard (through a sendmail-compatible program that files what it gets)."""
+    policy, sent = bombing_policy(here, clamd_server, "defer")
     assert here.deliver(policy, INFECTED).code == 99
     assert not sent.exists()
     outcome = here.deliver(policy, INFECTED)
@@ -209,13 +215,7 @@ def test_a_bomb_the_policy_defers_still_sends_the_guards_its_start_summary(
 def test_a_delivery_that_ends_a_quiet_bombing_reports_the_summary_and_its_own_actions(
     here: InProcess, clamd_server: RunningClamd
 ) -> None:
-    sent = here.root / "sent"
-    extra = (
-        f'state sqlite\ninjector "{PYTHON} {PROGRAMS / "record_injector.py"} {sent}"\n'
-        'guard av "av@guards.example"\n'
-    )
-    bomber = "  bomber same_sender when infected from same sender > 1 per 10m { quiet 1s; defer }\n"
-    policy = here.policy(clamd_policy(clamd_server, extra, bomber))
+    policy, sent = bombing_policy(here, clamd_server, "quiet 1s; defer")
     assert [here.deliver(policy, INFECTED).code for _ in range(2)] == [99, 111]
     time.sleep(1.2)  # the bombing's quiet time passes
     assert here.deliver(policy, INFECTED, sender="carol@example.net").code == 99
