@@ -58,6 +58,18 @@ def test_one_test_is_kept_even_over_the_budget_and_nothing_is_added() -> None:
     assert kept_tests({"line"}, [], durations, budget_s=20.0) == []
 
 
+def test_an_own_test_over_the_budget_gives_way_to_other_tests_that_fit() -> None:
+    durations = {
+        "tests/test_bombers.py::slow_bomb": 45.0,
+        "tests/test_deliver_in_process.py::bomb": 1.0,
+        "tests/test_state_stores.py::counts": 0.2,
+    }
+    assert kept_tests({"bombers", "engine"}, durations, durations, budget_s=15.0) == [
+        "tests/test_state_stores.py::counts",
+        "tests/test_deliver_in_process.py::bomb",
+    ]
+
+
 def test_the_budget_only_ever_removes_tests_and_counts_what_it_kept() -> None:
     durations = {f"tests/test_deliver_hostile.py::t{i}": 1.0 for i in range(30)}
     state = SimpleNamespace(
