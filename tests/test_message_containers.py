@@ -940,3 +940,64 @@ def test_damaged_tnef_gives_files_or_a_defect_never_an_exception(at: int, damage
 
     assert all(isinstance(file, Extracted) for file in files)
     assert all(isinstance(defect, str) for defect in defects)
+
+
+PS_PUBLIC_STRINGS = bytes.fromhex("2903020000000000c000000000000046")
+"""{00020329-0000-0000-C000-000000000046}, the GUID of string-named MAPI properties."""
+PSETID_COMMON = bytes.fromhex("0820060000000000c000000000000046")
+"""{00062008-0000-0000-C000-000000000046}, the GUID of Outlook's common named properties."""
+
+
+def long_name_after(first_property: bytes) -> bytes:
+    """A winmail.dat whose attachment has the short name INVOIC~1.EXE and, in its MAPI
+    properties, `first_property` and then the long name `invoice 2024.pdf.exe`."""
+    long_name = mapi_property(0x001E, 0x3707, b"invoice 2024.pdf.exe\x00")
+    properties = struct.pack("<I", 2) + first_property + long_name
+    return tnef_stream(
+        [
+            tnef_attachment(b"MZ", b"INVOIC~1.EXE")
+            + tnef_attribute(ATTACHMENT, 0x9005, 6, properties)
+        ]
+    )
+
+
+def test_tnef_long_name_after_the_first_named_property_is_found() -> None:
+    """Outlook numbers its named properties from 0x8000: that first one is led by a GUID too,
+    and reading it as an ordinary property would lose the long name behind it."""
+    smart_no_attach = struct.pack("<II", 0, 0x8514) + struct.pack("<HH", 1, 0)  # a boolean
+    named = struct.pack("<HH", 0x000B, 0x8000) + PSETID_COMMON + smart_no_attach
+
+    assert tnef_files(long_name_after(named)) == (
+        [Extracted("invoice 2024.pdf.exe", b"MZ", "TNEF")],
+        [],
+    )
+
+
+def test_tnef_long_name_after_a_property_named_by_a_string_is_found() -> None:
+    """A named property can be named by a UTF-16 string rather than a number; its length
+    is a 32-bit count, and misreading it would hide the long name that follows."""
+    name = "Keywords\x00".encode("utf-16-le")
+    named = (
+        struct.pack("<HH", 0x0003, 0x8001)
+        + PS_PUBLIC_STRINGS
+        + struct.pack("<II", 1, len(name))
+        + name
+        + bytes(-len(name) % 4)
+        + struct.pack("<I", 1)
+    )
+
+    assert tnef_files(long_name_after(named)) == (
+        [Extracted("invoice 2024.pdf.exe", b"MZ", "TNEF")],
+        [],
+    )
+
+
+def test_tnef_long_name_after_a_multi_valued_property_is_found() -> None:
+    """A multi-valued fixed-size property holds a count and that many values: skipping it
+    as a single value would read its values as the next property and lose the long name."""
+    multi_valued = struct.pack("<HHIii", 0x1003, 0x7FFD, 2, 7, 9)
+
+    assert tnef_files(long_name_after(multi_valued)) == (
+        [Extracted("invoice 2024.pdf.exe", b"MZ", "TNEF")],
+        [],
+    )

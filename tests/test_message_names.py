@@ -148,3 +148,29 @@ def test_quoted_parameters_read_back_as_written(written: list[tuple[str, str]]) 
 @given(st.text(max_size=200))
 def test_any_parameter_text_is_read_without_raising(text: str) -> None:
     names_of(f"Content-Disposition: attachment; {text}".replace("\n", " ").replace("\r", " "))
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "<http://example.net/files/run.exe>",
+        '"file:///C:/Temp/run.exe"',
+        "http://example.net/files/run.exe/",
+        "C:\\Users\\bob\\Downloads\\run.exe",
+        "run.exe",
+    ],
+    ids=["angle-brackets", "quoted", "trailing-slash", "windows-path", "bare-name"],
+)
+def test_content_location_names_the_part_by_its_last_path_segment(location: str) -> None:
+    """A client with no other name saves the part under the last segment of its location,
+    whether the URL is bracketed or quoted, ends in a slash, is a Windows path or a bare
+    name: a rule on `.exe` must see run.exe in every one of these."""
+    assert names_of(f"Content-Location: {location}") == [("run.exe", "run.exe", "Content-Location")]
+
+
+def test_content_location_keeps_every_letter_of_the_extension() -> None:
+    """Only brackets, quotes and slashes are trimmed: an upper-case name ending in X (a
+    .XLSX, .DOCX) keeps its extension whole, so an extension rule matches what is saved."""
+    assert names_of("Content-Location: http://example.net/files/REPORT.XLSX") == [
+        ("REPORT.XLSX", "REPORT.XLSX", "Content-Location")
+    ]
