@@ -74,6 +74,18 @@ def test_plain_short_ascii_is_written_as_it_is() -> None:
     assert compose.unstructured("Subject", "Virus found") == "Subject: Virus found"
 
 
+@pytest.mark.parametrize("name", ["Subject", "X-Qmvc-Incident"])
+def test_plain_ascii_stays_plain_up_to_a_76_column_line_and_no_further(name: str) -> None:
+    """RFC 2047 (and 5322's 78) allow a plain header line of 76 columns: a value that fills
+    it exactly is written as it is, one character more is encoded and folded instead."""
+    fits = "x" * (76 - len(name) - 2)
+    assert compose.unstructured(name, fits) == f"{name}: {fits}"
+    assert len(compose.unstructured(name, fits)) == 76
+    encoded = compose.unstructured(name, fits + "y")
+    assert encoded.startswith(f"{name}: =?utf-8?B?")
+    assert decoded(re.sub(r"\n ", "", encoded.removeprefix(f"{name}: "))) == fits + "y"
+
+
 def test_long_and_non_ascii_values_are_folded_words_of_at_most_75_columns() -> None:
     line = compose.unstructured("Subject", "Schöne Grüße " * 900)  # 10 KB and more
     for physical in line.split("\n"):

@@ -75,6 +75,28 @@ def context(verdict: Verdict | None = None, **changes: str) -> NoticeContext:
     return NoticeContext.from_verdict(verdict or virus_verdict(), **fields)
 
 
+def test_a_verdict_gives_the_templates_each_engine_finding_action_and_host() -> None:
+    """The variables a template is written against (templates/README.md): every engine with
+    its status, every virus with where it was found, every action as the policy wrote it,
+    and the host the caller named. The shipped templates read `findings` or `scanners`,
+    whichever is there, so only the context itself shows one of them missing."""
+    verdict = Verdict(
+        "virus",
+        "wdr",
+        99,
+        scanners=[
+            ScannerReport("clamav", "ran", ("Eicar",), 0.1, "", (("Eicar", "a.zip › a.exe"),)),
+            ScannerReport("sophos", "failed", (), 0.0, "exit 2"),
+        ],
+        actions=[Action("keep", ("quarantine/virus",)), Action("notify", ("av", "recipient"))],
+    )
+    ctx = context(verdict)
+    assert ctx.scanners == (("clamav", "ran", ("Eicar",)), ("sophos", "failed", ()))
+    assert ctx.findings == (("clamav", "Eicar", "a.zip › a.exe"),)
+    assert ctx.actions == ("keep quarantine/virus", "notify av recipient")
+    assert ctx.hostname == "mx.wdr.de"
+
+
 def parse(raw: bytes) -> EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
 
