@@ -785,10 +785,12 @@ def mapi_property(kind: int, tag: int, value: bytes) -> bytes:
     return struct.pack("<HHII", kind, tag, 1, len(value)) + padded
 
 
-def tnef_stream(attachments: list[bytes]) -> bytes:
+def tnef_stream(attachments: list[bytes], code_pages: bytes = struct.pack("<II", 1252, 0)) -> bytes:
+    """A winmail.dat: signature, key, version, attOemCodepage (`code_pages`: the primary and
+    secondary code page, 32 bits each), then the attachments' attributes."""
     header = b"\x78\x9f\x3e\x22" + struct.pack("<H", 0x1234)
     version = tnef_attribute(MESSAGE, 0x9006, 0x0008, struct.pack("<I", 0x10000))
-    code_page = tnef_attribute(MESSAGE, 0x9007, 0x0006, struct.pack("<II", 1252, 0))
+    code_page = tnef_attribute(MESSAGE, 0x9007, 0x0006, code_pages)
     return header + version + code_page + b"".join(attachments)
 
 
@@ -1001,3 +1003,153 @@ def test_tnef_long_name_after_a_multi_valued_property_is_found() -> None:
         [Extracted("invoice 2024.pdf.exe", b"MZ", "TNEF")],
         [],
     )
+
+
+def attached_message(inner: bytes, title: bytes) -> bytes:
+    """An attachment that is a message: its PR_ATTACH_DATA an object, the IMessage GUID
+    followed by the TNEF stream `inner`."""
+    embedded = struct.pack("<I", 1) + mapi_property(0x000D, 0x3701, IMESSAGE_SIGNATURE + inner)
+    return (
+        tnef_attribute(ATTACHMENT, 0x9002, 0x0006, bytes(14))
+        + tnef_attribute(ATTACHMENT, 0x8010, 0x0001, title + b"\x00")
+        + tnef_attribute(ATTACHMENT, 0x9005, 0x0006, embedded)
+    )
+
+
+@pytest.mark.parametrize(
+    "code_pages",
+    [struct.pack("<II", 65001, 1252), struct.pack("<I", 65001)],
+    ids=["primary-and-secondary", "primary-only"],
+)
+def test_tnef_short_names_are_read_in_the_code_page_the_stream_declares(code_pages: bytes) -> None:
+    """attOemCodepage gives the primary code page in its first 32 bits, then perhaps a
+    secondary one; a name read in another code page than the one declared (or taken from
+    another attribute) would be mangled, and a rule on file names would not match it."""
+    winmail = tnef_stream([tnef_attachment(b"data", "CAFÉ.EXE".encode())], code_pages)
+
+    assert tnef_files(winmail) == ([Extracted("CAFÉ.EXE", b"data", "TNEF")], [])
+
+
+@pytest.mark.parametrize(
+    ("code_page", "title"),
+    [(65001, b"A\xff.EXE"), (0, b"A\x81.EXE")],
+    ids=["invalid-utf8", "unknown-code-page"],
+)
+def test_tnef_names_with_bytes_their_code_page_cannot_read_keep_the_rest(
+    code_page: int, title: bytes
+) -> None:
+    """A hostile winmail.dat can put bytes in a name that its code page (or cp1252, used when
+    the code page is unknown) does not define: the name is still read, with a replacement
+    character, rather than being read in another code page or failing the whole message."""
+    winmail = tnef_stream([tnef_attachment(b"data", title)], struct.pack("<II", code_page, 0))
+
+    assert tnef_files(winmail) == ([Extracted("A\ufffd.EXE", b"data", "TNEF")], [])
+
+
+def test_tnef_name_ends_at_its_first_nul() -> None:
+    """A title padded with NUL bytes, as fixed-size fields are, is named by what precedes the
+    first NUL: reading on to the last would give a name no rule on extensions matches."""
+    winmail = tnef_stream([tnef_attachment(b"MZ", b"A.EXE\x00\x00\x00")])
+
+    assert tnef_files(winmail) == ([Extracted("A.EXE", b"MZ", "TNEF")], [])
+
+
+def test_tnef_attachment_without_name_or_data_is_extracted_unnamed_and_empty() -> None:
+    """An attachment the winmail.dat opens but neither names nor fills is reported as it is,
+    an empty file without a name, not given a made-up name or content."""
+    winmail = tnef_stream(
+        [tnef_attribute(ATTACHMENT, 0x9002, 0x0006, bytes(14)), tnef_attachment(b"MZ", b"A.EXE")]
+    )
+
+    assert tnef_files(winmail) == (
+        [Extracted("", b"", "TNEF"), Extracted("A.EXE", b"MZ", "TNEF")],
+        [],
+    )
+
+
+def test_tnef_object_attachment_that_is_no_message_keeps_all_its_data() -> None:
+    """An OLE object embedded by Outlook has PR_ATTACH_DATA of the object type too, but is
+    no attached message: it is scanned whole, not read as a message without its first bytes."""
+    ole_object = bytes.fromhex("0b0d020000000000c000000000000046") + b"MZ embedded object"
+    properties = struct.pack("<I", 1) + mapi_property(0x000D, 0x3701, ole_object)
+    winmail = tnef_stream(
+        [
+            tnef_attribute(ATTACHMENT, 0x9002, 0x0006, bytes(14))
+            + tnef_attribute(ATTACHMENT, 0x8010, 0x0001, b"OBJECT.BIN\x00")
+            + tnef_attribute(ATTACHMENT, 0x9005, 0x0006, properties)
+        ]
+    )
+
+    assert tnef_files(winmail) == ([Extracted("OBJECT.BIN", ole_object, "TNEF")], [])
+
+
+def test_tnef_attachment_attributes_qmvc_does_not_use_open_no_attachment() -> None:
+    """An attachment's dates (attAttachModifyDate) given before attAttachRendData belong to
+    the attachment it opens: they add no nameless empty file before it."""
+    modified = tnef_attribute(ATTACHMENT, 0x8013, 0x0003, bytes(14))
+    winmail = tnef_stream([modified + tnef_attachment(b"MZ", b"A.EXE")])
+
+    assert tnef_files(winmail) == ([Extracted("A.EXE", b"MZ", "TNEF")], [])
+
+
+def test_tnef_cut_inside_an_attribute_header_keeps_the_attachments_and_is_a_defect() -> None:
+    """A winmail.dat cut in the middle of an attribute's header keeps the attachments read
+    before, and the cut is reported rather than read as more (empty) attributes."""
+    winmail = tnef_stream([tnef_attachment(b"MZ", b"A.EXE")]) + struct.pack("<BH", 2, 0x800F)
+
+    assert tnef_files(winmail) == (
+        [Extracted("A.EXE", b"MZ", "TNEF")],
+        ["TNEF: truncated"],
+    )
+
+
+def test_tnef_long_name_after_an_empty_property_is_found() -> None:
+    """A variable-length property can hold zero bytes (an empty PR_ATTACH_ENCODING): that is
+    no malformed list, and the long name after it is read."""
+    empty = mapi_property(0x0102, 0x3702, b"")
+
+    assert tnef_files(long_name_after(empty)) == (
+        [Extracted("invoice 2024.pdf.exe", b"MZ", "TNEF")],
+        [],
+    )
+
+
+def nested_messages(depth: int) -> bytes:
+    """A winmail.dat whose attachment L1.MSG is a message whose attachment L2.MSG is a message,
+    and so on to L`depth`.MSG, a message whose attachment is PAYLOAD.EXE."""
+    winmail = tnef_stream([tnef_attachment(b"MZ", b"PAYLOAD.EXE")])
+    for level in range(depth, 0, -1):
+        winmail = tnef_stream([attached_message(winmail, b"L%d.MSG" % level)])
+    return winmail
+
+
+def test_tnef_messages_nested_to_the_limit_are_read_and_deeper_ones_are_a_defect() -> None:
+    """Messages attached in messages are followed ten deep, so that the payload at the bottom
+    of an ordinary chain of forwards is scanned; deeper nesting stops with a defect."""
+    files, defects = tnef_files(nested_messages(10))
+
+    assert [f.name for f in files] == [f"L{n}.MSG" for n in range(1, 11)] + ["PAYLOAD.EXE"]
+    assert files[-1].content == b"MZ"
+    assert defects == []
+
+    files, defects = tnef_files(nested_messages(11))
+
+    assert [f.name for f in files] == [f"L{n}.MSG" for n in range(1, 12)]
+    assert defects == ["TNEF: attached messages nested deeper than 10"]
+
+
+def test_tnef_attachments_to_the_limit_are_no_defect_but_a_message_overflowing_it_is() -> None:
+    """Exactly the limit of attachments is no defect; but when the last of them is a message
+    whose own attachments go past the limit, the files left out are reported."""
+    plain = [tnef_attachment(b"data", b"%d.TXT" % n) for n in range(MAX_EMBEDDED - 1)]
+    inner = tnef_stream([tnef_attachment(b"MZ", b"INNER.EXE")])
+
+    files, defects = tnef_files(tnef_stream([*plain, tnef_attachment(b"data", b"LAST.TXT")]))
+
+    assert (len(files), defects) == (MAX_EMBEDDED, [])
+
+    files, defects = tnef_files(tnef_stream([*plain, attached_message(inner, b"LAST.MSG")]))
+
+    assert len(files) == MAX_EMBEDDED
+    assert files[-1].name == "LAST.MSG"
+    assert defects == [f"TNEF: more than {MAX_EMBEDDED} attachments"]
