@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qmvc.actions.virtualdomains import _prefix_for, read_prefixes
+import pytest
+
+from qmvc.actions.virtualdomains import _prefix_for, personal_address, read_prefixes
+from qmvc.message import Envelope
 
 
 def test_entries_are_read_as_qmail_send_reads_them(tmp_path: Path) -> None:
@@ -52,3 +55,29 @@ def test_a_host_takes_its_exact_entry_else_its_longest_suffix_entry() -> None:
     assert _prefix_for("example.com", prefixes) is None
     assert _prefix_for("sample.org", {"ample.org": "x"}) is None
     assert _prefix_for("example.com", {".other.net": "x"}) is None
+
+
+@pytest.mark.parametrize(
+    ("delivered_to", "personal"),
+    [
+        ("vp-anna@example.de", "anna@example.de"),  # the file's prefix comes off
+        ("VP-Anna@Example.DE", "Anna@example.de"),  # in any case; the name keeps its own
+        ("example.de-anna@example.de", "example.de-anna@example.de"),  # not this domain's
+        ("anna-lists@example.de", "anna-lists@example.de"),  # an extension, no prefix
+        ("pre-bob@example.org", "pre-bob@example.org"),  # a domain the file does not list
+    ],
+)
+def test_a_readable_file_decides_the_prefix_that_comes_off(
+    tmp_path: Path, delivered_to: str, personal: str
+) -> None:
+    """With control/virtualdomains readable, only the prefix it gives for the domain is
+    taken off, never the vpopmail guess (`HOST-`): a notice must reach the person."""
+    control = tmp_path / "virtualdomains"
+    control.write_text("example.de:vp\n")
+    envelope = Envelope.from_addresses("a@example.net", delivered_to)
+    assert personal_address(envelope, control) == personal
+
+
+def test_an_unreadable_file_falls_back_to_vpopmail_s_own_domain_prefix(tmp_path: Path) -> None:
+    envelope = Envelope.from_addresses("a@example.net", "example.de-anna@example.de")
+    assert personal_address(envelope, tmp_path / "missing") == "anna@example.de"

@@ -115,6 +115,7 @@ def test_text_part_with_a_name_is_an_attachment() -> None:
         (b"=zz=41", b"=zzA"),
         (b"soft=\nbreak", b"softbreak"),
         (b"padded= \t\r\nbreak", b"paddedbreak"),
+        (b"tab=\t\nbreak", b"tabbreak"),  # a tab alone before the break
         (b"caf=C3=A9", "café".encode()),
     ],
 )
