@@ -1153,3 +1153,86 @@ def test_tnef_attachments_to_the_limit_are_no_defect_but_a_message_overflowing_i
     assert len(files) == MAX_EMBEDDED
     assert files[-1].name == "LAST.MSG"
     assert defects == [f"TNEF: more than {MAX_EMBEDDED} attachments"]
+
+
+# --- yEnc multi-part posts: names, parts and CRCs -------------------------------------------
+
+
+def yenc_post(
+    content: bytes,
+    name: bytes,
+    total: int,
+    whole_crc: int | None = None,
+    crc_on_every_part: bool = False,
+) -> list[bytes]:
+    """`content` as a multi-part yEnc post (yEnc 1.3), one block per part: `=ybegin part= total=`
+    with the whole size, `=ypart begin= end=`, the data, `=yend size= part= pcrc32=`. The last
+    part's `=yend` (every part's, as some encoders write) also gives the whole file's `crc32`:
+    `whole_crc`, the right one unless given."""
+    whole = zlib.crc32(content) if whole_crc is None else whole_crc
+    cut = -(-len(content) // total)
+    blocks = []
+    for part in range(1, total + 1):
+        first, last = (part - 1) * cut, min(part * cut, len(content))
+        piece = content[first:last]
+        data = yencoded(piece, name).split(b"\n")[1:-2]
+        header = b"=ybegin part=%d total=%d line=128 size=%d name=%s" % (
+            part,
+            total,
+            len(content),
+            name,
+        )
+        ypart = b"=ypart begin=%d end=%d" % (first + 1, last)
+        end = b"=yend size=%d part=%d pcrc32=%08x" % (len(piece), part, zlib.crc32(piece))
+        if part == total or crc_on_every_part:
+            end += b" crc32=%08x" % whole
+        blocks.append(b"\n".join([header, ypart, *data, end]) + b"\n")
+    return blocks
+
+
+YENC_PAYLOAD = bytes(range(256)) * 8
+
+
+def test_yenc_name_is_the_rest_of_the_header_line_even_when_it_looks_like_parameters() -> None:
+    """yEnc decoders take `name=` as the last parameter, the rest of the line: a name that
+    itself holds ` name=` or ` part=1` must be read whole, not cut at its last ` name=` (qmvc
+    would check a name the user never sees) nor taken for parameters (a fake part number would
+    keep the parts apart, and the assembled file would go unchecked)."""
+    name = b"setup.exe name=readme.txt part=1"
+    text = b"Here it is:\n" + b"\n".join(yenc_post(YENC_PAYLOAD, name, 2)) + b"bye\n"
+
+    assert embedded_files(text) == ([Extracted(name.decode(), YENC_PAYLOAD, "yEnc")], [])
+
+
+def test_yenc_part_whose_pcrc32_mismatches_is_a_defect() -> None:
+    """Each part's `pcrc32=` checks that part: a part altered on its way (or forged to differ
+    from what its `=yend` claims) is reported, even when the parts are still joined."""
+    first, second = yenc_post(YENC_PAYLOAD, b"big.exe", 2)
+    second = second.replace(b"pcrc32=", b"pcrc32=1")
+
+    assert embedded_files(first + second) == (
+        [Extracted("big.exe", YENC_PAYLOAD, "yEnc")],
+        ['yEnc block "big.exe": CRC mismatch'],
+    )
+
+
+def test_yenc_whole_file_crc32_on_every_part_is_checked_only_on_the_joined_file() -> None:
+    """Encoders may give the whole file's `crc32=` on every part's `=yend`: it is checked once
+    the last part is joined, not against the first part alone (a false defect on every
+    well-formed multi-part post)."""
+    text = b"".join(yenc_post(YENC_PAYLOAD, b"big.exe", 3, crc_on_every_part=True))
+
+    assert embedded_files(text) == ([Extracted("big.exe", YENC_PAYLOAD, "yEnc")], [])
+
+
+def test_yenc_whole_file_crc32_in_hex_that_mismatches_the_joined_file_is_a_defect() -> None:
+    """The last part's `crc32=` is hexadecimal, like `0a1b2c3d`: a hostile post whose parts
+    each check out but whose joined file does not match it (parts swapped or forged) must be
+    reported, not skipped because the hex digits do not parse as decimal."""
+    text = b"".join(yenc_post(YENC_PAYLOAD, b"big.exe", 2, whole_crc=0x0A1B2C3D))
+
+    assert zlib.crc32(YENC_PAYLOAD) != 0x0A1B2C3D
+    assert embedded_files(text) == (
+        [Extracted("big.exe", YENC_PAYLOAD, "yEnc")],
+        ['yEnc file "big.exe": CRC mismatch'],
+    )
