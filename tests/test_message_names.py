@@ -174,3 +174,16 @@ def test_content_location_keeps_every_letter_of_the_extension() -> None:
     assert names_of("Content-Location: http://example.net/files/REPORT.XLSX") == [
         ("REPORT.XLSX", "REPORT.XLSX", "Content-Location")
     ]
+
+
+def test_valid_continuations_are_the_name_before_the_plain_filename() -> None:
+    """RFC 2231 continuations that decode cleanly are valid, and a client takes them over
+    the plain `filename=`: the sender's decoy a.pdf must not be the name qmvc tests first."""
+    found = names_of(
+        "Content-Disposition: attachment; filename*0*=utf-8''caf%C3%A9; filename*1=.exe; "
+        'filename="a.pdf"'
+    )
+    assert [(name, source) for _, name, source in found] == [
+        ("café.exe", "Content-Disposition filename*0..1"),
+        ("a.pdf", "Content-Disposition filename"),
+    ]
