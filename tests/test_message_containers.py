@@ -1236,3 +1236,14 @@ def test_yenc_whole_file_crc32_in_hex_that_mismatches_the_joined_file_is_a_defec
         [Extracted("big.exe", YENC_PAYLOAD, "yEnc")],
         ['yEnc file "big.exe": CRC mismatch'],
     )
+
+
+def test_uuencode_end_line_with_trailing_blanks_ends_the_block() -> None:
+    """Gateways pad lines with blanks; `end  ` still ends the block, as uudecode reads it:
+    not a defect, and the text after it is not taken for the file's data."""
+    payload = bytes(range(200))
+    block = uuencoded(payload, b"patch.exe").replace(b"\nend\n", b"\nend  \n")
+    assert embedded_files(block + b"M" * 61 + b"\n") == (
+        [Extracted("patch.exe", payload, "uuencode")],
+        [],
+    )

@@ -187,3 +187,19 @@ def test_valid_continuations_are_the_name_before_the_plain_filename() -> None:
         ("café.exe", "Content-Disposition filename*0..1"),
         ("a.pdf", "Content-Disposition filename"),
     ]
+
+
+def test_continuations_are_decoded_in_the_charset_of_their_first_section() -> None:
+    """`filename*0*=koi8-r''...` declares the charset of every section: read as UTF-8 or
+    cp1252 instead, a Cyrillic name would be mojibake that no name rule written for it meets."""
+    found = names_of(
+        "Content-Disposition: attachment; filename*0*=koi8-r''%F3%DE%C5%D4; filename*1=.exe"
+    )
+    assert [(name, source) for _, name, source in found] == [
+        ("Счет.exe", "Content-Disposition filename*0..1")
+    ]
+
+
+def test_continuations_with_a_bad_percent_escape_are_invalid() -> None:
+    found = names_of("Content-Disposition: attachment; filename*0*=utf-8''%ZZrun; filename*1=.exe")
+    assert [source for _, _, source in found] == ["Content-Disposition filename*0..1 (invalid)"]
