@@ -1247,3 +1247,31 @@ def test_uuencode_end_line_with_trailing_blanks_ends_the_block() -> None:
         [Extracted("patch.exe", payload, "uuencode")],
         [],
     )
+
+
+def test_a_uuencode_block_is_no_first_part_for_a_yenc_part_two_of_the_same_name() -> None:
+    """Only yEnc parts are joined, from part 1 on: a uuencoded `a.exe` followed by a yEnc
+    part 2 named `a.exe` are two files, each tested as it is, not one file glued together."""
+    first = bytes(range(90))
+    _, second = yenc_post(YENC_PAYLOAD, b"a.exe", 2)
+    files, _ = embedded_files(uuencoded(first, b"a.exe") + second)
+    assert [(file.name, file.source) for file in files] == [
+        ("a.exe", "uuencode"),
+        ("a.exe", "yEnc"),
+    ]
+    assert files[0].content == first
+
+
+def test_a_checksum_character_after_a_full_uuencode_line_is_a_long_line_not_data() -> None:
+    """Some encoders put a checksum character after each line's data: a full 45-byte line
+    (`M` and 60 characters) followed by one decodes to its 45 bytes, with the defect that
+    says so, as uudecode reads it."""
+    payload = bytes(range(45))
+    block = uuencoded(payload, b"full.exe")
+    data_line = binascii.b2a_uu(payload).rstrip(b"\n")
+    assert len(data_line) == 61
+    block = block.replace(data_line + b"\n", data_line + b"A\n", 1)
+    assert embedded_files(block) == (
+        [Extracted("full.exe", payload, "uuencode")],
+        ['uuencode block "full.exe": 1 lines longer than their length character says'],
+    )
