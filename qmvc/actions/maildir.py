@@ -65,8 +65,8 @@ def deliver_to_maildir(maildir: Path, message: bytes, prepend: bytes = b"") -> P
     name = unique_name()
     tmp_path = maildir / "tmp" / name
     new_path = maildir / "new" / name
-    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
+    try:  # the open too: a SIGTERM just after it must not leave the created file in tmp/
+        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             _write_all(fd, prepend)
             _write_all(fd, message)
@@ -74,6 +74,8 @@ def deliver_to_maildir(maildir: Path, message: bytes, prepend: bytes = b"") -> P
         finally:
             os.close(fd)
         os.rename(tmp_path, new_path)
+    except FileExistsError:
+        raise  # O_EXCL met another delivery's file of this name: not ours to remove
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
