@@ -357,6 +357,17 @@ def test_criterion_evidence_names_what_matched(tmp_path: Path) -> None:
     assert verdict.criteria[0].span.line == 3
 
 
+
+def test_evidence_shows_invisible_characters_by_their_code(tmp_path: Path) -> None:
+    """An escape, a NEL (U+0085) and a line separator (U+2028) in a decoded subject: the
+    evidence stays one readable line, each shown as \\x.. below 256 and \\u.... above."""
+    tree = compile_text(tmp_path, profile("  badmail lunch when subject matches /Lu.ch/"))
+    raw = b"Subject: =?utf-8?q?=1B=C2=85Lunch=E2=80=A8!?=\nFrom: alice@example.org\n\nhi\n"
+    verdict = evaluate(tree, facts_of(raw), None)
+    assert verdict.criteria[0].evidence == (
+        'subject "\\x1b\\x85Lunch\\u2028!" matched /Lu.ch/ at 2-7'
+    )
+
 @pytest.mark.parametrize(
     ("actions", "exit_code"),
     [
