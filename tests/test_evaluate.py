@@ -357,7 +357,6 @@ def test_criterion_evidence_names_what_matched(tmp_path: Path) -> None:
     assert verdict.criteria[0].span.line == 3
 
 
-
 def test_evidence_shows_invisible_characters_by_their_code(tmp_path: Path) -> None:
     """An escape, a NEL (U+0085) and a line separator (U+2028) in a decoded subject: the
     evidence stays one readable line, each shown as \\x.. below 256 and \\u.... above."""
@@ -367,6 +366,7 @@ def test_evidence_shows_invisible_characters_by_their_code(tmp_path: Path) -> No
     assert verdict.criteria[0].evidence == (
         'subject "\\x1b\\x85Lunch\\u2028!" matched /Lu.ch/ at 2-7'
     )
+
 
 @pytest.mark.parametrize(
     ("actions", "exit_code"),

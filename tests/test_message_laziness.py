@@ -60,7 +60,6 @@ def test_headers_of_a_large_message_are_read_without_analysing_the_body(
     assert analyses == []
 
 
-
 @pytest.mark.parametrize("size", [len(SAMPLE), len(SAMPLE) + HEADERS_ALONE_ABOVE])
 def test_an_mbox_from_line_hides_no_header_of_a_large_message_either(size: int) -> None:
     """A message saved from an mbox starts with "From sender date": the header-only read
@@ -70,6 +69,7 @@ def test_an_mbox_from_line_hides_no_header_of_a_large_message_either(size: int) 
     facts = MessageFacts(message, ENVELOPE)
     assert facts.subject.startswith("Rechnung")
     assert facts.header("from") == MessageFacts(SAMPLE, ENVELOPE).header("from")
+
 
 def test_headers_of_a_small_message_come_from_the_one_analysis(analyses: list[bytes]) -> None:
     facts = MessageFacts(SAMPLE, ENVELOPE)
