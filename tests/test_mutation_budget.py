@@ -85,3 +85,26 @@ def test_the_budget_only_ever_removes_tests_and_counts_what_it_kept() -> None:
     for key, tests in state.tests_by_mangled_function_name.items():
         assert tests <= before[key]
     assert len(state.tests_by_mangled_function_name["qmvc.deliver.x_main"]) == 5
+
+
+def test_a_test_is_charged_with_the_shared_fixtures_an_earlier_test_set_up() -> None:
+    """bridge.py's stats-pass charge: a test costs what its shared fixtures cost to set up,
+    except those set up in its own set-up phase (already in that phase's time); the definition
+    in force is the last one, an override."""
+    from tests.mutation import bridge
+
+    corpus, clamd, overridden = object(), object(), object()
+    bridge._shared_setup_s.update({id(corpus): 40.0, id(clamd): 3.0, id(overridden): 100.0})
+    item = SimpleNamespace(
+        _fixtureinfo=SimpleNamespace(
+            name2fixturedefs={"corpus": [corpus], "clamd": [clamd], "tmp": [overridden, object()]}
+        )
+    )
+    try:
+        assert bridge._shared_fixtures_cost(item) == 43.0  # type: ignore[arg-type]
+        bridge._set_up_for_this_test.add(id(corpus))
+        assert bridge._shared_fixtures_cost(item) == 3.0  # type: ignore[arg-type]
+        assert bridge._shared_fixtures_cost(SimpleNamespace()) == 0.0  # type: ignore[arg-type]
+    finally:
+        bridge._shared_setup_s.clear()
+        bridge._set_up_for_this_test.clear()

@@ -21,6 +21,12 @@ Two more things mutmut needs from this suite:
 - Hypothesis does not shrink a failing example: under mutmut a failure is a kill, and
   shrinking it (minutes for a test of the MIME parser, on a mutant that fails every example)
   only finds a smaller example nobody reads.
+- In the stats pass mutmut times only a test's call, not its set-up: a test module whose
+  fixture runs the whole corpus through `qmvc explain` once (40 s) looked like 63 tests of
+  0.06 s, so the budget kept them all and the time-out, a multiple of that estimate, cut every
+  such mutant short, survivors included, and counted them killed. Here a test's duration is also
+  charged with its own set-up and with every shared (module, package or session) fixture it
+  uses, whoever set that fixture up first: what the test costs when a mutant runs it alone.
 - In the stats pass, which only maps tests to the functions they reach, a failing test is
   reported as passed (and listed in mutants/stats-failures.txt): mutmut stops at the first
   failure there, and the wall-clock budgets of a few tests (a second or two) are missed by a
@@ -36,6 +42,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -62,6 +69,10 @@ STATS_FAILURES = Path("stats-failures.txt")
 """Relative to the working directory of mutmut's pytest runs, mutants/."""
 
 _hits_file: Path | None = None
+_shared_setup_s: dict[int, float] = {}
+"""Stats pass: seconds each shared fixture definition took to set up (by id)."""
+_set_up_for_this_test: set[int] = set()
+"""Stats pass: the shared fixtures set up in the current test's set-up phase (already timed)."""
 _original_popen_init = subprocess.Popen.__init__
 
 
@@ -152,9 +163,41 @@ def _incompatible(nodeid: str) -> bool:
 
 
 @pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: Any) -> Any:
+    """In the stats pass, time each shared fixture's set-up (its cost to any test that uses it)."""
+    if _hits_file is None or fixturedef.scope == "function":
+        yield
+        return
+    started = time.perf_counter()
+    yield
+    _shared_setup_s[id(fixturedef)] = time.perf_counter() - started
+    _set_up_for_this_test.add(id(fixturedef))
+
+
+def _shared_fixtures_cost(item: pytest.Item) -> float:
+    """The set-up time of the shared fixtures `item` uses that an earlier test set up."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return 0.0
+    cost = 0.0
+    for definitions in info.name2fixturedefs.values():
+        key = id(definitions[-1])  # the definition in force for this test
+        if key not in _set_up_for_this_test:
+            cost += _shared_setup_s.get(key, 0.0)
+    return cost
+
+
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     outcome = yield
     report = outcome.get_result()
+    if _hits_file is not None and call.when == "setup":
+        from mutmut.state import state
+
+        durations = state().duration_by_test
+        durations[item.nodeid] = durations.get(item.nodeid, 0.0) + call.duration
+        durations[item.nodeid] += _shared_fixtures_cost(item)
+        _set_up_for_this_test.clear()
     if _hits_file is not None and report.failed:
         with STATS_FAILURES.open("a", encoding="utf-8") as failures:
             failures.write(f"{item.nodeid} ({report.when})\n")

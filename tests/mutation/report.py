@@ -6,11 +6,13 @@ A module is one entry of [tool.mutmut] only_mutate in pyproject.toml ("qmvc/engi
 module qmvc/engine/).
 
 Score = caught / (checked - equivalent): a mutant is caught when a test failed on it (killed), made
-the tests hang (timeout) or was rejected by the strict type check the suite runs
-(tests/test_types.py; mutmut's `type_check_command`). "no tests" counts as not caught (no test
-reaches that function). An *equivalent* mutant changes nothing anyone can observe; those are
-listed, each with its reason, in tests/mutation/equivalent.toml and left out of the score. The
-tests-only score leaves the type check out: killed / (checked - type check - equivalent).
+the tests run past mutmut's time limit (timeout: a hang, or a test much slower than the stats
+pass measured it; they are listed to be checked) or was rejected by the strict type check the
+suite runs (tests/test_types.py; mutmut's `type_check_command`). "no tests" counts as not
+caught (no test reaches that function). An *equivalent* mutant changes nothing anyone can
+observe; those are listed, each with its reason, in tests/mutation/equivalent.toml and left out
+of the score. The tests-only score leaves the type check out:
+(killed + timeout) / (checked - type check - equivalent).
 """
 
 from __future__ import annotations
@@ -130,34 +132,46 @@ def main(argv: list[str]) -> int:
     diffs = "--diffs" in argv
     chosen = select([a for a in argv if a != "--diffs"])
     equivalent = equivalents()
-    rows, survivors = [], []
+    rows, survivors, timeouts = [], [], []
     for label, pattern in chosen.items():
         found = results(pattern)
         c = tally(found, equivalent)
         by_tests = c["killed"] + c["timeout"]
-        rows.append((label, by_tests, c["type check"], c["checked"], c["equivalent"],
+        rows.append((label, c["killed"], c["timeout"], c["type check"], c["checked"],
+                     c["equivalent"],
                      score(by_tests + c["type check"], c["checked"] - c["equivalent"]),
                      score(by_tests, c["checked"] - c["type check"] - c["equivalent"]),
                      c["survived"], c["no tests"], c["suspicious"], c["unchecked"]))  # fmt: skip
         survivors += [(label, name, source, status) for name, (source, status) in found.items()
                       if status in {"survived", "no tests", "suspicious"}
                       and name not in equivalent]  # fmt: skip
-    header = ("module", "killed", "mypy", "checked", "equiv.", "score", "tests", "survived",
-              "no tests", "suspicious", "unchecked")  # fmt: skip
+        timeouts += [(label, name, source, status) for name, (source, status) in found.items()
+                     if status == "timeout"]  # fmt: skip
+    header = ("module", "killed", "timeout", "mypy", "checked", "equiv.", "score", "tests",
+              "survived", "no tests", "suspicious", "unchecked")  # fmt: skip
     width = max(len(header[0]), *(len(r[0]) for r in rows))
     print(f"{header[0]:<{width}}  " + "  ".join(f"{h:>8}" for h in header[1:]))
     for row in rows:
         print(f"{row[0]:<{width}}  " + "  ".join(f"{str(v):>8}" for v in row[1:]))
-    print("killed: by a test (timeouts included); mypy: rejected by the strict type check the suite"
-          " runs;\nscore = (killed + mypy) / (checked - equivalent), the target is 90% a module;"
-          " tests = killed / (checked - mypy - equivalent).")  # fmt: skip
+    print("killed: a test failed; timeout: the tests ran past mutmut's limit (counted caught,"
+          " listed below to check);\nmypy: rejected by the strict type check the suite runs;"
+          " score = (killed + timeout + mypy) / (checked - equivalent),\nthe target is 90% a"
+          " module; tests = (killed + timeout) / (checked - mypy - equivalent).")  # fmt: skip
     budget_s, kept = budget()
     if budget_s is not None:
         print(f"Each mutant ran its function's tests up to {budget_s:g} s (launch.py); [kept/all]"
               " below: tests run / tests that reach the function.")  # fmt: skip
     if survivors:
         print(f"\n{len(survivors)} not killed (mutmut show NAME for the whole diff):")
-    for _, name, source, status in sorted(survivors):
+    listed = sorted(survivors)
+    if timeouts:
+        listed.append(("", f"\n{len(timeouts)} timed out (a hang, or a test slower than its"
+                       " measured time x 4 + 40 s):", Path(), ""))  # fmt: skip
+        listed += sorted(timeouts)
+    for _, name, source, status in listed:
+        if not status:
+            print(name)
+            continue
         counts = kept.get(function_key(name))
         cut = f" [{counts[0]}/{counts[1]}]" if counts else ""
         print(f"  [{status}] {name}{cut}")
