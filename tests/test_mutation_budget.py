@@ -6,6 +6,8 @@ prefers the module's own test files, then the fastest, and keeps at least one te
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 from tests.mutation.launch import apply_budget, is_own_test, kept_tests, module_words
@@ -108,3 +110,27 @@ def test_a_test_is_charged_with_the_shared_fixtures_an_earlier_test_set_up() -> 
     finally:
         bridge._shared_setup_s.clear()
         bridge._set_up_for_this_test.clear()
+
+
+def test_recheck_marks_survivors_and_timeouts_unchecked_and_keeps_the_rest(tmp_path: Path) -> None:
+    """tests/mutation/recheck.py, the second pass: doubtful results run again, others stay."""
+    from tests.mutation.recheck import recheck
+
+    results = {"m_1": 1, "m_2": 0, "m_3": -24, "m_4": 37, "m_5": None, "m_6": 33, "m_7": 152}
+    meta = tmp_path / "qmvc" / "engine" / "evaluate.py.meta"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json.dumps({"exit_code_by_key": results, "other": "kept"}), "utf-8")
+    untouched = tmp_path / "qmvc" / "deliver.py.meta"
+    untouched.write_text(json.dumps({"exit_code_by_key": {"d_1": 1}}), "utf-8")
+    before = untouched.stat().st_mtime_ns
+
+    reset = recheck(tmp_path)
+
+    assert reset == {"survived": 1, "timeout": 2, "no tests": 1}
+    data = json.loads(meta.read_text("utf-8"))
+    assert data["other"] == "kept"
+    assert data["exit_code_by_key"] == {
+        "m_1": 1, "m_2": None, "m_3": None, "m_4": 37, "m_5": None, "m_6": None, "m_7": None,
+    }  # fmt: skip
+    assert untouched.stat().st_mtime_ns == before
+    assert recheck(tmp_path) == {}
