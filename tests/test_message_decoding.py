@@ -67,6 +67,15 @@ def test_header_value_is_unfolded_and_single_line() -> None:
         (b"\xff", "idna", "ÿ"),
         ("é".encode(), '"UTF-8"', "é"),
         ("é".encode(), "us-ascii", "é"),
+        # an 8-bit body labelled ASCII is mislabelled, not ASCII: read as UTF-8, not replaced
+        ("é".encode(), "ascii", "é"),
+        ("é".encode(), "ASCII", "é"),
+        # quotes around the name, and the RFC 2231 language after a star, are not the name
+        (b"\xe4", "'koi8-r'", "Д"),
+        (b"\xe4", "koi8-r*ru", "Д"),
+        (b"\xe4", "koi8-r*ru*x", "Д"),
+        # an alias that starts with an x (Mac mail clients' labels)
+        ("한".encode("euc_kr"), "X-MAC-KOREAN", "한"),
     ],
 )
 def test_bytes_decode_with_declared_charset_or_fallback(

@@ -17,6 +17,7 @@ from qmvc.message.envelope import (
     SENDER_HEADERS,
     AssumedEnvelope,
     EnvelopeAddress,
+    _mailboxes,
     assume_envelope,
     header_addresses,
 )
@@ -183,6 +184,14 @@ def test_the_assumed_envelope_is_the_envelope_the_options_would_give() -> None:
         pytest.param("Jürgen <jürgen@bücher.example>", ["jürgen@bücher.example"], id="utf-8"),
         pytest.param('"odd@local"@example.org', ['"odd@local"@example.org'], id="quoted-local"),
         pytest.param("anna@[192.0.2.1]", ["anna@[192.0.2.1]"], id="address-literal"),
+        pytest.param("(a \\) b) anna@example.org", ["anna@example.org"], id="escaped-paren"),
+        pytest.param('"a \\" b" <anna@example.org>', ["anna@example.org"], id="escaped-quote"),
+        pytest.param("anna@example.org (EXTRA (X) eXtra)", ["anna@example.org"], id="comment-X"),
+        pytest.param(
+            "MAX@EXAMPLE.ORG, Xena <x@example.org>",
+            ["MAX@EXAMPLE.ORG", "x@example.org"],
+            id="capital-x",
+        ),  # fmt: skip
     ],
 )
 def test_header_addresses_are_the_addresses_only(value: str, addresses: list[str]) -> None:
@@ -277,3 +286,35 @@ def test_a_quoted_display_name_never_hides_the_address(name: str, address: str) 
         address,
         "other@example.org",
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "mailboxes"),
+    [
+        pytest.param("anna@example.org", [("anna@example.org", False)], id="bare"),
+        pytest.param("<anna@example.org>", [("anna@example.org", True)], id="in-brackets"),
+        pytest.param("anna@example.org,  ", [("anna@example.org", False)], id="blank-after-comma"),
+        pytest.param('"open', [("", False)], id="quote-left-open"),
+        pytest.param("Anna <a@b.c> <d@e.f>", [("", False)], id="two-brackets"),
+    ],
+)
+def test_mailboxes_say_whether_they_were_written_in_brackets(
+    value: str, mailboxes: list[tuple[str, bool]]
+) -> None:
+    assert list(_mailboxes(value)) == mailboxes
+
+
+def test_an_address_of_exactly_the_smtp_limit_is_kept_one_longer_is_not() -> None:
+    at_limit = "a" * (254 - len("@example.org")) + "@example.org"
+    assert header_addresses(f"<{at_limit}>") == [at_limit]
+    assert header_addresses(f"<a{at_limit}>") == []
+
+
+@pytest.mark.parametrize("half", ["<anna@example.org", "anna@example.org>"])
+def test_only_a_pair_of_angle_brackets_is_taken_off_an_envelope_address(half: str) -> None:
+    assert Envelope.from_environ({"SENDER": half}).sender == half
+
+
+def test_qmails_host_wins_over_the_recipients_domain() -> None:
+    envelope = Envelope.from_environ({"RECIPIENT": "bob@alias.example", "HOST": "Real.Example"})
+    assert envelope.domain == "real.example"
