@@ -41,6 +41,12 @@ def test_encoded_words_decode(words: str, text: str) -> None:
 
 def test_adjacent_words_join_bytes_before_decoding() -> None:
     assert decode_words("=?utf-8?B?w6==?= =?utf-8?B?qQ==?=") == "é"
+    assert decode_words("=?utf-8?q?a?= =?utf-8?q?b?= =?utf-8?q?c?=") == "abc"
+
+
+def test_a_lower_case_b_is_base64_and_a_broken_word_does_not_end_decoding() -> None:
+    text = "=?utf-8?b?w6k?= and =?utf-8?b?!!?= then =?utf-8?q?ok?="
+    assert decode_words(text) == "é and =?utf-8?b?!!?= then ok"
 
 
 @pytest.mark.parametrize(

@@ -203,3 +203,48 @@ def test_continuations_are_decoded_in_the_charset_of_their_first_section() -> No
 def test_continuations_with_a_bad_percent_escape_are_invalid() -> None:
     found = names_of("Content-Disposition: attachment; filename*0*=utf-8''%ZZrun; filename*1=.exe")
     assert [source for _, _, source in found] == ["Content-Disposition filename*0..1 (invalid)"]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        pytest.param(
+            "filename*0*=utf-8''abc; filename*1*=d'e'f.txt",
+            [("abcd'e'f.txt", "Content-Disposition filename*0..1")],
+            id="quotes-in-a-later-section-are-text",
+        ),
+        pytest.param(
+            "filename*0*=utf-8''it's'here; filename*1=.txt",
+            [("it's'here.txt", "Content-Disposition filename*0..1")],
+            id="quotes-after-the-charset-and-language-are-text",
+        ),
+        pytest.param(
+            'filename*0="caf\udcc3\udca9"; filename*1=".txt"',
+            [("café.txt", "Content-Disposition filename*0..1")],
+            id="raw-utf8-in-a-plain-section",
+        ),
+        pytest.param(
+            "filename*=utf-8''caf\udcc3\udca9%2Etxt",
+            [("café.txt", "Content-Disposition filename*")],
+            id="raw-utf8-in-an-extended-value",
+        ),
+        pytest.param(
+            "filename*=utf-8'en'it's.txt",
+            [("it's.txt", "Content-Disposition filename*")],
+            id="quote-in-the-text-after-the-language",
+        ),
+        pytest.param(
+            'filename*=abc.exe; filename="other.pdf"',
+            [
+                ("other.pdf", "Content-Disposition filename"),
+                ("abc.exe", "Content-Disposition filename* (invalid)"),
+            ],
+            id="extended-value-without-charset-is-invalid-and-last",
+        ),
+    ],
+)
+def test_rfc2231_values_split_charset_language_and_text_at_the_first_two_quotes(
+    header: str, expected: list[tuple[str, str]]
+) -> None:
+    found = names_of(f"Content-Disposition: attachment; {header}")
+    assert [(name, source) for _, name, source in found] == expected

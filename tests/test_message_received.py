@@ -68,6 +68,10 @@ def test_encrypted_protocol_of_the_tls_patch_is_ours_too() -> None:
 
 def test_our_host_name_is_compared_without_case_and_final_dot() -> None:
     assert client(smtpd("192.0.2.7", by="MX.Example.COM.")) == "192.0.2.7"
+    assert client(smtpd("192.0.2.7"), our_host=" MX.Example.COM. ") == "192.0.2.7"
+    assert client(smtpd("192.0.2.7", by="RELAX"), our_host="relax") == "192.0.2.7"
+    assert client(smtpd("192.0.2.7", by="relax"), our_host="RELAX") == "192.0.2.7"
+    assert client(smtpd("192.0.2.7", by="relax"), our_host="rela") is None
 
 
 # ---- what the sender wrote ----
@@ -101,6 +105,19 @@ def test_without_our_host_name_no_line_is_trusted() -> None:
 
 def test_message_without_received_lines_has_no_client() -> None:
     assert client() is None
+
+
+def test_only_the_first_64_lines_are_read() -> None:
+    assert client(*[QUEUED] * 63, smtpd("192.0.2.7")) == "192.0.2.7"
+    assert client(*[QUEUED] * 64, smtpd("192.0.2.7")) is None
+
+
+def test_a_line_of_exactly_the_limit_is_read_one_longer_is_not() -> None:
+    line = smtpd("192.0.2.7")
+    helo = "h" * (LINE_LIMIT - len(line) + len("client.example"))
+    assert len(smtpd("192.0.2.7", helo=helo)) == LINE_LIMIT
+    assert client(smtpd("192.0.2.7", helo=helo)) == "192.0.2.7"
+    assert client(smtpd("192.0.2.7", helo=helo + "h")) is None
 
 
 def test_huge_line_is_not_ours_and_is_read_fast() -> None:
