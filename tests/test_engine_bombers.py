@@ -14,6 +14,7 @@ import pytest
 
 from qmvc.engine.bombers import check_bombers, ended_bombings
 from qmvc.engine.tree import ProfileTree
+from qmvc.engine.verdict import TraceStep
 from qmvc.message import Envelope, MessageFacts
 from qmvc.policy.policy import Policy
 from qmvc.state.base import StateStore
@@ -166,3 +167,125 @@ def test_an_episode_of_one_word_is_summarised_under_that_rule_with_no_source(
     store.episode_event("by_sender", stamp, 3600)
     [summary] = ended_bombings(profile.bombers, store)
     assert (summary["rule"], summary["kind"], summary["source"]) == ("by_sender", "", "")
+
+
+# ---- the trace of the rates, as explain shows it ----
+
+
+def no_client_facts(sender: str = SENDER, recipient: str = RECIPIENT) -> MessageFacts:
+    """A message without our qmail-smtpd's Received line: it has no client to count."""
+    raw = b"From: a@example.org\nSubject: copy\n\nthe same again\n"
+    return MessageFacts(raw, Envelope.from_addresses(sender, recipient))
+
+
+def rate_steps(trace: list[TraceStep]) -> list[tuple[str, int | None, str, str]]:
+    return [(s.node, None if s.span is None else s.span.line, s.result, s.detail) for s in trace]
+
+
+def test_without_a_state_store_the_bomber_rules_are_skipped_and_say_why(tmp_path: Path) -> None:
+    profile = profile_of(tmp_path, TWO_RULES)
+    assert check_bombers(profile, "virus", facts(), None, True, our_host=OUR_HOST) == (
+        None,
+        [TraceStep("bombers", None, "skipped", "no state store", 0)],
+    )
+
+
+def test_each_rate_of_the_outcomes_kind_is_a_step_at_its_line(
+    tmp_path: Path, store: StateStore
+) -> None:
+    """Rates of another kind are passed over; a source with no value says so; explain
+    (record=False) counts this message without recording it."""
+    profile = profile_of(
+        tmp_path,
+        "  bomber b when badmail from same sender > 5 per 10m\n"
+        "    or infected from same client > 1 per 10m\n"
+        '    or infected from same sender > 1 per 10m { quiet 1h; keep "quarantine/bombs" }',
+    )
+    bombing, trace = check_bombers(profile, "virus", no_client_facts(), store, False)
+    assert bombing is None
+    assert rate_steps(trace) == [
+        ("bomber b: infected from same client > 1 per 10m", 3, "false", "no client to count"),
+        ("bomber b: infected from same sender > 1 per 10m", 4, "false", "1 within 600 s"),
+    ]
+
+
+def test_explain_counts_this_message_on_top_of_those_recorded_in_every_window(
+    tmp_path: Path, store: StateStore
+) -> None:
+    profile = profile_of(
+        tmp_path,
+        "  bomber b when infected from same sender > 5 per 10m\n"
+        "    or infected from same sender > 9 per 1h\n"
+        "    or infected to same recipient > 5 per 10m { quiet 1h; drop }",
+    )
+    now = 1_800_000_000.0
+    for copy in range(2):
+        check_bombers(profile, "virus", facts(), store, True, (), now + copy, OUR_HOST)
+    _, recorded = check_bombers(profile, "virus", facts(), store, True, (), now + 2, OUR_HOST)
+    _, explained = check_bombers(profile, "virus", facts(), store, False, (), now + 3, OUR_HOST)
+    assert [s.detail for s in recorded] == ["3 within 600 s", "3 within 3600 s", "3 within 600 s"]
+    assert [s.detail for s in explained] == ["4 within 600 s", "4 within 3600 s", "4 within 600 s"]
+
+
+def test_a_bombing_goes_on_under_the_threshold_while_its_quiet_lasts(
+    tmp_path: Path, store: StateStore
+) -> None:
+    profile = profile_of(
+        tmp_path, '  bomber b when infected from same sender > 2 per 10m { quiet 1h; keep "q/b" }'
+    )
+    now = 1_800_000_000.0
+    results = [
+        check_bombers(profile, "virus", facts(), store, True, (), now + copy, OUR_HOST)
+        for copy in range(3)
+    ]
+    assert [bombing is not None for bombing, _ in results] == [False, False, True]
+    assert results[0][1][0].detail == "1 within 600 s"
+    assert results[2][0] is not None and results[2][0].started
+    later, trace = check_bombers(profile, "virus", facts(), store, True, (), now + 700, OUR_HOST)
+    assert later is not None and not later.started
+    assert rate_steps(trace) == [
+        (
+            "bomber b: infected from same sender > 2 per 10m",
+            2,
+            "true",
+            "1 within 600 s; a bombing from this source is under way",
+        )
+    ]
+    _, explained = check_bombers(profile, "virus", facts(), store, False, (), now + 701, OUR_HOST)
+    assert explained[0].result == "true"
+
+
+def test_a_rate_under_its_threshold_does_not_stop_the_next_rate_of_the_rule(
+    tmp_path: Path, store: StateStore
+) -> None:
+    profile = profile_of(
+        tmp_path,
+        "  bomber b when infected from same sender > 5 per 10m\n"
+        '    or infected to same recipient > 1 per 10m { quiet 1h; keep "q/b" }',
+    )
+    now = 1_800_000_000.0
+    check_bombers(profile, "virus", facts("one@example.org"), store, True, (), now, OUR_HOST)
+    bombing, trace = check_bombers(
+        profile, "virus", facts("two@example.org"), store, False, (), now + 1, OUR_HOST
+    )
+    assert bombing is not None
+    assert (bombing.source, bombing.started) == ("recipient bob@example.com", False)
+    assert [s.result for s in trace] == ["false", "true"]
+
+
+def test_without_our_host_name_no_received_line_counts_as_the_client(
+    tmp_path: Path, store: StateStore
+) -> None:
+    profile = profile_of(
+        tmp_path, '  bomber b when infected from same client > 5 per 10m { keep "q/b" }'
+    )
+    by_placeholder = CLIENT_RECEIVED.replace(OUR_HOST, "XXXX")
+    raw = f"{by_placeholder}Subject: copy\n\nagain\n".encode()
+    _, trace = check_bombers(
+        profile,
+        "virus",
+        MessageFacts(raw, Envelope.from_addresses(SENDER, RECIPIENT)),
+        store,
+        False,
+    )
+    assert [s.detail for s in trace] == ["no client to count"]

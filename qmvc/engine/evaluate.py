@@ -248,13 +248,7 @@ def _field_values(facts: MessageFacts, name: str, header: str) -> list[str]:
             return facts.header(header)
         case "body":
             return [facts.body_text]
-        case "attachment.name":
-            return [a.filename for a in facts.attachments]
-        case "attachment.declared_type":
-            return [a.declared_type for a in facts.attachments]
-        case "attachment.type":
-            return [a.sniffed_type for a in facts.attachments]
-    return []
+    return []  # attachment fields: _field_groups; `attachment.* is empty` fails the check
 
 
 def _field_groups(
