@@ -418,8 +418,15 @@ def test_the_store_lost_mid_bomb_loses_no_copy(
                 redis_server.process.wait()
             else:
                 database = setup.qmvc_dir / STATE_DIR_NAME / DATABASE_NAME
-                database.rename(database.with_name("moved-away.sqlite"))
-                database.mkdir()
+                for attempt in range(100):  # a delivery may create the file again in between
+                    if database.exists() and not database.is_dir():
+                        database.rename(database.with_name(f"moved-away-{attempt}.sqlite"))
+                    try:
+                        database.mkdir()
+                        break
+                    except FileExistsError:
+                        continue
+                assert database.is_dir()
             lost_at.append(time.monotonic())
 
         sent = drop_bomb([setup], after=(LOST_STORE_AFTER, lose_the_store))
