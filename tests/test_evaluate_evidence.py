@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import io
 import zipfile
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,8 @@ from qmvc.engine.verdict import Verdict
 from qmvc.message import Envelope, MessageFacts
 from qmvc.policy.diagnostics import PolicyError
 from qmvc.policy.policy import Policy
-from qmvc.scanners.base import AttachmentParts, Scanner, ScanPart, ScanResult, no_attachments
+from qmvc.scanners.base import Scanner, ScanResult
+from tests.test_evaluate import FakeScanner
 
 MZ = b"MZ\x90\x00" + bytes(200)
 PLAIN = (
@@ -337,25 +336,9 @@ scanner three clamd socket "/nonexistent/three.ctl"
 """
 
 
-@dataclass
-class AnsweringScanner:
-    """A scanner that answers as told (the Scanner protocol, as in tests/test_evaluate.py)."""
-
-    answer: ScanResult
-    wants_parts: bool = False
-
-    def scan(
-        self,
-        message: bytes,
-        parts: Sequence[ScanPart],
-        attachments: AttachmentParts = no_attachments,
-    ) -> ScanResult:
-        return self.answer
-
-
 def scan_steps(tmp_path: Path, mode: str, **answers: ScanResult | None) -> Verdict:
     engines = {
-        name: None if answer is None else AnsweringScanner(answer)
+        name: None if answer is None else FakeScanner(name, answer)
         for name, answer in answers.items()
     }
     rules = f"  scan {', '.join(answers)} {mode}".rstrip()
