@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from qmvc.message.containers.archives import _error_message, archive_members, looks_like_archive
-from qmvc.message.containers.embedded import _text_name, _uu_line
+from qmvc.message.containers.embedded import _text_name, _uu_line, embedded_files
 from qmvc.message.containers.records import MAX_UNPACKED_BYTES
 from tests.corpus.attacks.formats import iso9660
 
@@ -97,6 +97,12 @@ def test_a_uuencoded_line_says_whether_only_padding_follows_its_data(
     line: bytes, expected: tuple[bytes, bool]
 ) -> None:
     assert _uu_line(line) == expected
+
+
+def test_a_uuencoded_line_with_bits_past_its_length_is_no_uuencode() -> None:
+    """Found by hypothesis in CI: binascii raised "Trailing garbage" out of the analysis."""
+    assert _uu_line(b"$      !") is None
+    assert embedded_files(b"begin 644 a.exe\n$      !\n") is not None
 
 
 def test_an_embedded_name_that_is_not_utf8_is_read_as_latin1() -> None:

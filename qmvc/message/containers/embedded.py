@@ -146,7 +146,11 @@ def _uu_line(line: bytes) -> tuple[bytes, bool] | None:
     encoded = line[:width]
     if encoded.translate(None, _UU_ALPHABET):
         return None
-    return binascii.a2b_uu(encoded), not line[width:].strip(b" `")
+    try:
+        data = binascii.a2b_uu(encoded)
+    except binascii.Error:  # bits set in the padding past the length: "trailing garbage"
+        return None
+    return data, not line[width:].strip(b" `")
 
 
 def _yenc_block(text: bytes, position: int) -> _Block:
